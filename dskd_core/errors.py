@@ -1,0 +1,58 @@
+"""Typed errors. Every message is one line that names the fix; the CLI prints it and exits."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class DskdError(Exception):
+    """Base class: ``str(err)`` is a one-line message naming the fix."""
+
+    exit_code: int = 1
+
+
+class UsageError(DskdError, ValueError):
+    """The user asked for something invalid (exit code 2, like a CLI usage error)."""
+
+    exit_code = 2
+
+
+class UnknownNameError(UsageError, KeyError):
+    """A registry lookup failed; the message lists close matches.
+
+    Subclasses KeyError (it is a failed lookup) and ValueError (torchvision's convention for
+    unknown model names) so callers written against either keep working.
+    """
+
+    def __init__(self, kind: str, name: str, known: Iterable[str]) -> None:
+        known = list(known)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        if not close:
+            lowered = {k.lower(): k for k in known}
+            close = [
+                lowered[m] for m in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)
+            ]
+        hint = f"did you mean {', '.join(close)}?" if close else f"choose one of: {', '.join(sorted(known))}"
+        super().__init__(f"unknown {kind} '{name}': {hint}")
+        self.name = name
+        self.close_matches = close
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0])
+
+
+class DatasetNotFound(UsageError):
+    """The dataset is not on disk and cannot be downloaded."""
+
+
+class CheckpointError(DskdError):
+    """A checkpoint is missing, unreadable or for another architecture."""
+
+    exit_code = 2
+
+
+class NonFiniteLoss(DskdError):
+    """A loss term became NaN/Inf; training stops rather than silently zeroing it."""
+
+    exit_code = 3

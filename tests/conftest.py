@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _restore_rng() -> Iterator[None]:
+    """Every test leaves the global RNGs as it found them."""
+    torch_state = torch.get_rng_state()
+    py_state = random.getstate()
+    yield
+    torch.set_rng_state(torch_state)
+    random.setstate(py_state)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No progress bars, no downloads, and every dskd folder inside the test's tmp dir."""
+    monkeypatch.setenv("DSKD_PROGRESS", "0")
+    monkeypatch.setenv("DSKD_DOWNLOAD", "0")
+    monkeypatch.setenv("DSKD_DEVICE", "cpu")
+    monkeypatch.setenv("DSKD_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("DSKD_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DSKD_TEACHERS_DIR", str(tmp_path / "teachers"))
+    monkeypatch.delenv("DSKD_DEBUG", raising=False)
