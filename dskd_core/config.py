@@ -1,0 +1,227 @@
+"""Configuration, two kinds: :class:`Settings` says *where* things live, :class:`RunConfig` *what* runs.
+
+A run config is resolved in layers: the dataset's recipe (and the method's defaults) → a TOML
+file → command-line flags → ``--set key=value`` overrides. The result is validated once and
+written next to every result, so nothing is hidden.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dskd_core.errors import UsageError
+from dskd_core.sdd import validate_scales
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+#: Students trained with LR 0.01 on CIFAR-100 (method-spec §4.3; asserted by the DSKD trainer).
+LOW_LR_STUDENTS = frozenset({"ShuffleV1", "ShuffleV2", "MobileNetV2"})
+
+
+class Settings(BaseSettings):
+    """Where data, teachers and runs live, and what to run on (env prefix ``DSKD_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="DSKD_", extra="ignore")
+
+    data_dir: Path = Path("data")
+    teachers_dir: Path = Path("teachers")
+    runs_dir: Path = Path("runs")
+    device: str = "auto"
+    download: bool = True
+    progress: bool = True
+
+
+class RunConfig(BaseModel):
+    """Everything that determines a run's result. Field names are the ``--set`` keys."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    method: str
+    student: str
+    teacher: str | None = None
+    dataset: str = "cifar100"
+    seed: int = Field(0, ge=0)
+    # solver
+    epochs: int = Field(240, gt=0)
+    batch_size: int = Field(64, gt=0)
+    test_batch_size: int = Field(64, gt=0)
+    lr: float = Field(0.05, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(5e-4, ge=0)
+    lr_decay_epochs: list[int] = Field(default_factory=lambda: [150, 180, 210])
+    lr_decay_rate: float = Field(0.1, gt=0, le=1)
+    # distillation
+    ce_weight: float = Field(1.0, ge=0)
+    kd_weight: float = Field(0.0, ge=0)
+    temperature: float = Field(4.0, gt=0)
+    scales: list[int] = Field(default_factory=lambda: [1])
+    stand: bool = False
+    base_temp: float = Field(2.0, gt=0)
+    sdd_complementary: float = Field(2.0, gt=0)
+    sdd_weighting: Literal["region", "mean"] = "region"
+    teacher_ckpt: str | None = None
+
+    @field_validator("scales", mode="before")
+    @classmethod
+    def _scales(cls, value: Any) -> list[int]:
+        return list(validate_scales(parse_scales(value) if isinstance(value, str) else value))
+
+    @field_validator("lr_decay_epochs")
+    @classmethod
+    def _decay(cls, value: list[int]) -> list[int]:
+        if any(v <= 0 for v in value) or value != sorted(value):
+            raise ValueError("lr_decay_epochs must be positive and increasing, e.g. [150, 180, 210]")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunConfig:
+        from dskd_core.methods import get_method
+
+        spec = get_method(self.method)
+        if spec.needs_teacher and not self.teacher:
+            raise ValueError(
+                f"method '{self.method}' needs a teacher: dskd train {self.method} TEACHER STUDENT"
+            )
+        if not spec.needs_teacher and self.teacher:
+            raise ValueError(f"method '{self.method}' trains one model: dskd train {self.method} MODEL")
+        if not spec.needs_teacher and (self.scales != [1] or self.stand):
+            raise ValueError(f"--scales/--stand apply to distillation, not to '{self.method}'")
+        return self
+
+    @property
+    def variant(self) -> str:
+        """Canonical, sortable variant name: ``kd``, ``kd+ls``, ``kd+sdd[1,2]``, ``kd+sdd[1,2]+ls``."""
+        name = self.method
+        if self.scales != [1]:
+            name += "+sdd[" + ",".join(map(str, self.scales)) + "]"
+        if self.stand:
+            name += "+ls"
+        return name
+
+    @property
+    def pair(self) -> str:
+        """``teacher-student`` for distillation, the model name for a from-scratch run."""
+        return f"{self.teacher}-{self.student}" if self.teacher else self.student
+
+    def run_dir(self, runs_dir: Path) -> Path:
+        """``runs/<dataset>/<teacher>-<student>/<variant>/seed<k>/`` (deterministic, so runs resume)."""
+        return runs_dir / self.dataset / self.pair / self.variant / f"seed{self.seed}"
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=False)
+
+
+def parse_scales(text: str) -> list[int]:
+    """Parse ``1,2`` / ``[1,2]`` / ``'[1, 2]'`` / ``"[1,2,4]"`` / ``1 2`` into a list of ints."""
+    cleaned = text.strip().strip("'\"").strip().strip("[]()")
+    parts = [p for p in cleaned.replace(",", " ").split() if p]
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise UsageError(
+            f"invalid --scales '{text}': use a subset of 1,2,4 that contains 1, e.g. --scales 1,2"
+        ) from None
+    if len(values) != len(set(values)):
+        raise UsageError(f"invalid --scales '{text}': a scale is repeated; e.g. --scales 1,2,4")
+    try:
+        return list(validate_scales(values))
+    except UsageError:
+        raise UsageError(
+            f"invalid --scales '{text}': use a subset of 1,2,4 that contains 1, e.g. --scales 1,2"
+        ) from None
+
+
+def dataset_recipe(dataset: str, student: str) -> dict[str, Any]:
+    """The solver recipe of a dataset (CIFAR-100: method-spec §4.3)."""
+    from dskd_core.data import get_dataset_spec
+
+    recipe = dict(get_dataset_spec(dataset).recipe)
+    if dataset == "cifar100" and student in LOW_LR_STUDENTS:
+        recipe["lr"] = 0.01
+    return recipe
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """Read a run-config TOML file (top-level keys are :class:`RunConfig` fields)."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise UsageError(f"config file {path} not found: check the --config path") from None
+    except tomllib.TOMLDecodeError as err:
+        raise UsageError(f"config file {path} is not valid TOML ({err}): fix it or drop --config") from None
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["lr=0.1", "lr_decay_epochs=[5,8]"]`` → dict; values are read as JSON when they parse."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise UsageError(f"invalid --set '{item}': use --set key=value, e.g. --set lr=0.1")
+        if key not in RunConfig.model_fields:
+            from dskd_core.errors import UnknownNameError
+
+            raise UnknownNameError("config key", key, RunConfig.model_fields)
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def resolve_run_config(
+    *,
+    method: str,
+    student: str,
+    teacher: str | None = None,
+    dataset: str = "cifar100",
+    file_values: Mapping[str, Any] | None = None,
+    flags: Mapping[str, Any] | None = None,
+    stand_base_temp: float | None = None,
+    stand_kd_weight: float | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> RunConfig:
+    """Layer the recipe, the method defaults, a TOML file, flags and overrides; validate once.
+
+    ``flags`` holds explicitly given CLI values (``None`` means "not given"). With ``stand`` on,
+    the DSKD README's semantics apply: the temperature becomes ``stand_base_temp`` (default 2)
+    and the KD weight ``stand_kd_weight`` (default 9); without ``stand`` both are ignored.
+    """
+    from dskd_core.methods import get_method
+
+    spec = get_method(method)
+    values: dict[str, Any] = {"method": method, "student": student, "teacher": teacher, "dataset": dataset}
+    values.update(dataset_recipe(dataset, student))
+    values.update(spec.defaults)
+    for layer in (file_values or {}, {k: v for k, v in (flags or {}).items() if v is not None}):
+        values.update(layer)
+    if values.get("stand"):
+        values["base_temp"] = stand_base_temp if stand_base_temp is not None else values.get("base_temp", 2.0)
+        spec.apply_stand(values, stand_kd_weight if stand_kd_weight is not None else 9.0)
+    values.update(overrides or {})
+    try:
+        return RunConfig(**values)
+    except ValidationError as err:
+        raise UsageError(describe_validation_error(err)) from None
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    """One line: the first failing field, as the flag or key a user would fix."""
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    msg = first["msg"].removeprefix("Value error, ")
+    if loc:
+        return f"invalid {loc.replace('_', '-')!s}: {msg} (fix --{loc.replace('_', '-')} or --set {loc}=...)"
+    return f"invalid run config: {msg}"

@@ -1,0 +1,121 @@
+"""Datasets and the batched augmentation."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dskd_core.data import BatchLoader, augment_batch, get_dataset_spec, load_dataset
+from dskd_core.errors import DatasetNotFound, UnknownNameError
+
+
+def _write_cifar(folder: Path, n_train: int = 20, n_test: int = 10) -> None:
+    """CIFAR-100 python-format files, written by the test (the real ones can't be fetched here)."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for split, n in (("train", n_train), ("test", n_test)):
+        entry = {
+            "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            "fine_labels": rng.integers(0, 100, n).tolist(),
+            "coarse_labels": [0] * n,
+            "filenames": [f"{i}.png" for i in range(n)],
+            "batch_label": split,
+        }
+        (folder / split).write_bytes(pickle.dumps(entry, protocol=2))
+
+
+def test_cifar100_reads_python_format_files(tmp_path: Path) -> None:
+    _write_cifar(tmp_path / "cifar-100-python")
+    train, test = load_dataset("cifar100", tmp_path, download=False)
+    assert train.images.shape == (20, 3, 32, 32) and test.images.shape == (10, 3, 32, 32)
+    assert train.images.dtype == torch.uint8 and int(train.labels.max()) < 100
+
+
+def test_cifar100_missing_offline_is_one_line_naming_the_folder(tmp_path: Path) -> None:
+    with pytest.raises(DatasetNotFound, match="cifar-100-python/") as err:
+        load_dataset("cifar100", tmp_path, download=False)
+    assert "\n" not in str(err.value)
+
+
+def test_cifar100_download_failure_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torchvision.datasets.utils as tv_utils
+
+    def offline(*args: object, **kwargs: object) -> None:
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(tv_utils, "download_and_extract_archive", offline)
+    with pytest.raises(DatasetNotFound, match="download failed") as err:
+        load_dataset("cifar100", tmp_path, download=True)
+    assert "\n" not in str(err.value) and "cifar-100-python/" in str(err.value)
+
+
+def test_cifar_files_that_would_run_code_are_refused(tmp_path: Path) -> None:
+    class Evil:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (print, ("pwned",))
+
+    folder = tmp_path / "cifar-100-python"
+    _write_cifar(folder)
+    (folder / "train").write_bytes(pickle.dumps({"data": Evil()}))
+    with pytest.raises(DatasetNotFound, match="unreadable"):
+        load_dataset("cifar100", tmp_path, download=False)
+
+
+def test_digits_is_embedded_stratified_and_fixed() -> None:
+    train, test = load_dataset("digits", Path("unused"))
+    assert len(train) + len(test) == 1797
+    assert train.images.shape[1:] == (3, 32, 32)
+    counts = torch.bincount(test.labels, minlength=10)
+    assert counts.min() >= 35 and counts.max() <= 37  # every 5th image of each class
+    again, _ = load_dataset("digits", Path("unused"))
+    assert torch.equal(train.images, again.images)
+
+
+def test_unknown_dataset_lists_close_matches() -> None:
+    with pytest.raises(UnknownNameError, match="cifar100"):
+        get_dataset_spec("cifar10")
+
+
+def test_augmentation_matches_random_crop_and_flip_distribution() -> None:
+    """Offsets uniform over the 9×9 crop positions, zero padding, flips at p = 0.5."""
+    n = 4000
+    # Each image has a single bright pixel at (16, 16); its landing spot reveals the crop offset.
+    images = torch.zeros(n, 1, 32, 32)
+    images[:, :, 16, 16] = 1.0
+    out = augment_batch(images, torch.Generator().manual_seed(0), hflip=False)
+    pos = out.view(n, -1).argmax(dim=1)
+    rows, cols = pos // 32, pos % 32
+    assert rows.min() == 12 and rows.max() == 20 and cols.min() == 12 and cols.max() == 20
+    freq = torch.bincount((rows - 12) * 9 + (cols - 12), minlength=81).float() / n
+    assert (freq - 1 / 81).abs().max() < 0.01  # uniform over 81 offsets
+    # Zero padding: an all-ones image shows zeros exactly where the window leaves the image.
+    ones = augment_batch(torch.ones(n, 1, 32, 32), torch.Generator().manual_seed(1), hflip=False)
+    assert set(ones.unique().tolist()) == {0.0, 1.0}
+    # Flips: a left-half image is mirrored about half the time.
+    half = torch.zeros(n, 1, 32, 32)
+    half[..., :16] = 1.0
+    flipped = augment_batch(half, torch.Generator().manual_seed(2), pad=0)
+    rate = (flipped[..., 0, 31] == 1.0).float().mean()
+    assert abs(float(rate) - 0.5) < 0.03
+
+
+def test_loader_order_is_a_function_of_seed_and_epoch() -> None:
+    train, _ = load_dataset("synthetic", Path("unused"))
+    spec = get_dataset_spec("synthetic")
+
+    def first_indices(seed: int, epoch: int) -> list[int]:
+        loader = BatchLoader(train, spec, 32, train=True, device=torch.device("cpu"), seed=seed)
+        loader.set_epoch(epoch)
+        return next(iter(loader))["index"].tolist()
+
+    assert first_indices(0, 1) == first_indices(0, 1)
+    assert first_indices(0, 1) != first_indices(0, 2)
+    assert first_indices(0, 1) != first_indices(1, 1)
+    test_loader = BatchLoader(train, spec, 100, train=False, device=torch.device("cpu"))
+    batches = list(test_loader)
+    assert [len(b["target"]) for b in batches] == [100, 100, 56]
+    assert torch.cat([b["index"] for b in batches]).tolist() == list(range(256))
