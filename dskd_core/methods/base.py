@@ -1,0 +1,97 @@
+"""The distiller contract: one small class per method, no method-name branches in the engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from dskd_core.errors import UnknownNameError, UsageError
+
+if TYPE_CHECKING:
+    from dskd_core.config import RunConfig
+
+Batch = Mapping[str, Tensor]
+
+
+class Distiller(nn.Module):
+    """Owns the student, the frozen teacher and any extra trainable modules of a method.
+
+    ``forward(batch, epoch)`` returns ``(student_logits, {term: scalar loss})``; the engine sums
+    ``weight(epoch) × term`` with the factors from :meth:`term_weights`, so warm-ups are explicit
+    schedules rather than an ``epoch`` keyword hidden in a loss.
+    """
+
+    name: ClassVar[str]
+    needs_teacher: ClassVar[bool] = True
+    #: What the method needs from a batch besides ``image`` and ``target`` (e.g. ``index``).
+    batch_keys: ClassVar[frozenset[str]] = frozenset()
+    #: Method defaults layered over the dataset recipe (method-spec §4).
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, student: nn.Module, teacher: nn.Module | None, cfg: RunConfig) -> None:
+        super().__init__()
+        self.student = student
+        self.teacher = teacher
+        self.cfg = cfg
+        if teacher is not None:
+            teacher.requires_grad_(False)
+            teacher.eval()
+
+    @classmethod
+    def apply_stand(cls, values: dict[str, Any], kd_weight: float) -> None:
+        """Apply ``--stand``'s ``--kd-weight``/``--base-temp`` semantics to config values in place."""
+        raise UsageError(f"--stand does not apply to method '{cls.name}'")
+
+    def train(self, mode: bool = True) -> Distiller:
+        # The teacher stays in eval mode (BatchNorm running statistics) on every train() call.
+        super().train(mode)
+        if self.teacher is not None:
+            self.teacher.eval()
+        return self
+
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        """Student parameters plus the method's extra modules; never the teacher's."""
+        for name, param in self.named_parameters():
+            if not name.startswith("teacher."):
+                yield param
+
+    def extra_state_dict(self) -> dict[str, Tensor]:
+        """Trainable state beyond the student (saved in the train state, not in the student file)."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith(("student.", "teacher."))}
+
+    def term_weights(self, epoch: int) -> dict[str, float]:
+        """Multipliers per loss term at ``epoch`` (counted from 1); a missing term weighs 1."""
+        return {}
+
+    def teacher_forward(self, image: Tensor) -> tuple[Tensor, dict[str, Any]]:
+        assert self.teacher is not None
+        with torch.no_grad():
+            return self.teacher(image)
+
+    def forward(self, batch: Batch, epoch: int) -> tuple[Tensor, dict[str, Tensor]]:
+        raise NotImplementedError
+
+
+_METHODS: dict[str, type[Distiller]] = {}
+
+
+def register_method(cls: type[Distiller]) -> type[Distiller]:
+    """Class decorator: register a distiller under ``cls.name`` (duplicates are refused)."""
+    if cls.name in _METHODS:
+        raise UsageError(f"method '{cls.name}' is already registered")
+    _METHODS[cls.name] = cls
+    return cls
+
+
+def get_method(name: str) -> type[Distiller]:
+    try:
+        return _METHODS[name]
+    except KeyError:
+        raise UnknownNameError("method", name, _METHODS) from None
+
+
+def list_methods() -> list[str]:
+    return sorted(_METHODS)

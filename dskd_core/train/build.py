@@ -1,0 +1,84 @@
+"""Building the pieces of a run: device, models from checkpoints, the teacher's location."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from dskd_core.checkpoint import load_weights_into, read_model_weights
+from dskd_core.config import RunConfig
+from dskd_core.errors import CheckpointError, UsageError
+from dskd_core.models import create_model
+
+STUDENT_LAST = "student_last.safetensors"
+STUDENT_BEST = "student_best.safetensors"
+TRAIN_STATE = "train_state.safetensors"
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when visible, else CPU; anything else must be a torch device string."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"invalid --device '{name}': use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {name} asked for, but no CUDA device is visible: use --device cpu")
+    return device
+
+
+def checkpoint_in(path: Path, name: str = STUDENT_LAST) -> Path:
+    """A checkpoint file as given, or ``checkpoints/<name>`` inside a run directory."""
+    if path.is_dir():
+        candidate = path / "checkpoints" / name
+        if not candidate.is_file():
+            raise CheckpointError(
+                f"{path} is a folder without checkpoints/{name}: pass a dskd run directory or a checkpoint file"
+            )
+        return candidate
+    return path
+
+
+def load_model(arch: str, path: Path, num_classes: int, device: torch.device) -> nn.Module:
+    """Build ``arch`` and load a dskd safetensors or legacy ``.pth`` checkpoint into it, strictly."""
+    model = create_model(arch, num_classes=num_classes)
+    state, meta = read_model_weights(path)
+    saved_arch = meta.get("arch")
+    if saved_arch and saved_arch != arch:
+        raise CheckpointError(f"{path} holds a {saved_arch}, not a {arch}: pass -m {saved_arch}")
+    saved_classes = meta.get("num_classes")
+    if saved_classes and int(saved_classes) != num_classes:
+        raise CheckpointError(
+            f"{path} has {saved_classes} classes but the dataset has {num_classes}: use a checkpoint "
+            "trained on this dataset"
+        )
+    load_weights_into(model, state, arch=arch, source=path)
+    return model.to(device)
+
+
+def teacher_checkpoint(cfg: RunConfig, teachers_dir: Path) -> Path:
+    """``--teacher-ckpt`` (a file or a run directory), else ``<teachers-dir>/<dataset>/<teacher>.safetensors``."""
+    assert cfg.teacher is not None
+    if cfg.teacher_ckpt:
+        given = Path(cfg.teacher_ckpt)
+        if not given.exists():
+            raise CheckpointError(f"teacher checkpoint {given} not found: check --teacher-ckpt")
+        if given.is_dir() and (given / "config.json").is_file():
+            run = json.loads((given / "config.json").read_text())
+            if run.get("student") != cfg.teacher or run.get("dataset") != cfg.dataset:
+                raise CheckpointError(
+                    f"{given} trained {run.get('student')} on {run.get('dataset')}, not {cfg.teacher} on "
+                    f"{cfg.dataset}: pass that run's model as TEACHER or another --teacher-ckpt"
+                )
+        return checkpoint_in(given)
+    path = teachers_dir / cfg.dataset / f"{cfg.teacher}.safetensors"
+    if not path.is_file():
+        raise CheckpointError(
+            f"teacher checkpoint {path} not found: train one with `dskd train vanilla {cfg.teacher} "
+            f"--dataset {cfg.dataset}` and pass its run folder as --teacher-ckpt, or put the file there"
+        )
+    return path
