@@ -9,6 +9,7 @@ scalar state as JSON in the safetensors metadata). Nothing dskd writes is ever u
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import tempfile
@@ -75,34 +76,24 @@ def load_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
     return tensors, dict(header.get("__metadata__") or {})
 
 
-def save_student(
-    path: Path, model: nn.Module, *, arch: str, num_classes: int, extra: Mapping[str, Any]
-) -> None:
+def save_student(path: Path, model: nn.Module, *, arch: str, num_classes: int, extra: Mapping[str, Any]) -> None:
     """Student-only weights: exactly ``model.state_dict()``; arch and provenance in the metadata."""
     metadata = {"format": STUDENT_FORMAT, "arch": arch, "num_classes": str(num_classes)}
     metadata.update({k: json.dumps(v) for k, v in extra.items()})
     save_tensors(path, model.state_dict(), metadata)
 
 
-# Non-tensor objects that legacy RepDistiller/mdistiller .pth files carry next to the weights.
 def _legacy_safe_globals() -> list[Any]:
-    allowed: list[Any] = [argparse.Namespace]
-    try:
-        import numpy as np
+    """argparse options, NumPy scalars and dtypes: the non-tensor objects such files carry."""
+    import numpy as np
 
-        allowed += [np.dtype, np.ndarray]
+    allowed: list[Any] = [argparse.Namespace, np.dtype, np.ndarray]
+    allowed += [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32")]
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):  # pickles of numpy < 2 and >= 2
         try:
-            from numpy.core.multiarray import scalar as np_scalar  # numpy < 2 pickles
-        except ImportError:  # pragma: no cover
-            np_scalar = None
-        try:
-            from numpy._core.multiarray import scalar as np_scalar2  # numpy >= 2
-        except ImportError:  # pragma: no cover
-            np_scalar2 = None
-        allowed += [s for s in (np_scalar, np_scalar2) if s is not None]
-        allowed += [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32")]
-    except ImportError:  # pragma: no cover
-        pass
+            allowed.append(importlib.import_module(module).scalar)
+        except (ImportError, AttributeError):
+            continue
     return allowed
 
 
@@ -127,9 +118,7 @@ def load_legacy_state_dict(path: Path) -> dict[str, Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
         raise CheckpointError(f"{path} holds no state dict (expected {{'model': state_dict}})")
     if any(k.startswith("module.student.") for k in state):
-        state = {
-            k.removeprefix("module.student."): v for k, v in state.items() if k.startswith("module.student.")
-        }
+        state = {k.removeprefix("module.student."): v for k, v in state.items() if k.startswith("module.student.")}
     elif all(k.startswith("module.") for k in state):
         state = {k.removeprefix("module."): v for k, v in state.items()}
     return state

@@ -89,9 +89,7 @@ class RunConfig(BaseModel):
 
         spec = get_method(self.method)
         if spec.needs_teacher and not self.teacher:
-            raise ValueError(
-                f"method '{self.method}' needs a teacher: dskd train {self.method} TEACHER STUDENT"
-            )
+            raise ValueError(f"method '{self.method}' needs a teacher: dskd train {self.method} TEACHER STUDENT")
         if not spec.needs_teacher and self.teacher:
             raise ValueError(f"method '{self.method}' trains one model: dskd train {self.method} MODEL")
         if not spec.needs_teacher and (self.scales != [1] or self.stand):

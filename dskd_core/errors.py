@@ -30,9 +30,7 @@ class UnknownNameError(UsageError, KeyError):
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         if not close:
             lowered = {k.lower(): k for k in known}
-            close = [
-                lowered[m] for m in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)
-            ]
+            close = [lowered[m] for m in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)]
         hint = f"did you mean {', '.join(close)}?" if close else f"choose one of: {', '.join(sorted(known))}"
         super().__init__(f"unknown {kind} '{name}': {hint}")
         self.name = name

@@ -27,9 +27,7 @@ def quickstart_configs(
     flags = {"epochs": epochs, "seed": seed}
     vanilla = resolve_run_config(method="vanilla", student=teacher, dataset="digits", flags=flags)
     distill = {**flags, "teacher_ckpt": str(teacher_run) if teacher_run else None}
-    kd_plain = resolve_run_config(
-        method="kd", teacher=teacher, student=student, dataset="digits", flags=distill
-    )
+    kd_plain = resolve_run_config(method="kd", teacher=teacher, student=student, dataset="digits", flags=distill)
     dskd = resolve_run_config(
         method="kd",
         teacher=teacher,

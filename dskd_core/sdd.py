@@ -27,9 +27,7 @@ def validate_scales(scales: Iterable[int]) -> tuple[int, ...]:
     """Return the scales sorted and de-duplicated; refuse anything outside {1, 2, 4} or without 1."""
     values = tuple(sorted(set(int(s) for s in scales)))
     if not values or any(s not in ALLOWED_SCALES for s in values) or 1 not in values:
-        raise UsageError(
-            f"invalid scales {list(values)}: use a subset of 1,2,4 that contains 1, e.g. --scales 1,2"
-        )
+        raise UsageError(f"invalid scales {list(values)}: use a subset of 1,2,4 that contains 1, e.g. --scales 1,2")
     return values
 
 

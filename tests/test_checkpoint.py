@@ -78,9 +78,7 @@ class _Exploit:
         return (os.system, ("touch pwned",))
 
 
-def test_pickle_that_would_run_code_is_refused_and_not_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_pickle_that_would_run_code_is_refused_and_not_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "evil.pth"
     torch.save({"model": _Exploit()}, path)

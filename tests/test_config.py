@@ -142,6 +142,4 @@ def test_vanilla_refuses_a_teacher_and_sdd() -> None:
 
 def test_run_dir_layout(tmp_path) -> None:
     cfg = RunConfig(method="kd", teacher="resnet32x4", student="resnet8x4", scales=[1, 2], stand=True, seed=3)
-    assert (
-        cfg.run_dir(tmp_path) == tmp_path / "cifar100" / "resnet32x4-resnet8x4" / "kd+sdd[1,2]+ls" / "seed3"
-    )
+    assert cfg.run_dir(tmp_path) == tmp_path / "cifar100" / "resnet32x4-resnet8x4" / "kd+sdd[1,2]+ls" / "seed3"

@@ -60,9 +60,7 @@ def test_vanilla_run_writes_config_log_summary_and_checkpoints(teacher_run: Path
     assert meta["arch"] == "resnet8" and "fc.weight" in tensors
 
 
-def test_kd_with_sdd_and_stand_trains_and_resumes_without_duplicate_epochs(
-    teacher_run: Path, tmp_path: Path
-) -> None:
+def test_kd_with_sdd_and_stand_trains_and_resumes_without_duplicate_epochs(teacher_run: Path, tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     first = fit(_kd(teacher_run, epochs=1, scales=[1, 2, 4], stand=True), settings)
     assert first.run_dir.name == "seed0" and first.run_dir.parent.name == "kd+sdd[1,2,4]+ls"

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from dskd_core.errors import UnknownNameError, UsageError
+from dskd_core.models import Features, ZooModel
 
 if TYPE_CHECKING:
     from dskd_core.config import RunConfig
@@ -31,7 +32,7 @@ class Distiller(nn.Module):
     #: Method defaults layered over the dataset recipe (method-spec §4).
     defaults: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, student: nn.Module, teacher: nn.Module | None, cfg: RunConfig) -> None:
+    def __init__(self, student: ZooModel, teacher: ZooModel | None, cfg: RunConfig) -> None:
         super().__init__()
         self.student = student
         self.teacher = teacher
@@ -66,7 +67,7 @@ class Distiller(nn.Module):
         """Multipliers per loss term at ``epoch`` (counted from 1); a missing term weighs 1."""
         return {}
 
-    def teacher_forward(self, image: Tensor) -> tuple[Tensor, dict[str, Any]]:
+    def teacher_forward(self, image: Tensor) -> tuple[Tensor, Features]:
         assert self.teacher is not None
         with torch.no_grad():
             return self.teacher(image)

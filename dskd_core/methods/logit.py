@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from dskd_core.config import RunConfig
 from dskd_core.losses import PerSampleLoss, standardized
+from dskd_core.models import ZooModel
 from dskd_core.sdd import multiscale_logits, sdd_loss
 
 
@@ -15,8 +17,8 @@ def logit_term(
     loss_fn: PerSampleLoss,
     cfg: RunConfig,
     target: Tensor,
-    student: tuple[Tensor, dict[str, Any], nn.Module],
-    teacher: tuple[Tensor, dict[str, Any], nn.Module],
+    student: tuple[Tensor, Mapping[str, Any], ZooModel],
+    teacher: tuple[Tensor, Mapping[str, Any], ZooModel],
 ) -> Tensor:
     """Batch value of ``loss_fn`` on the global logits, or lifted over SDD regions.
 

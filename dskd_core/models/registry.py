@@ -22,9 +22,7 @@ def register_model(name: str) -> Callable[[_Factory], _Factory]:
 
     def decorator(factory: _Factory) -> _Factory:
         if name in _MODELS:
-            raise UsageError(
-                f"model '{name}' is already registered: register the new model under another name"
-            )
+            raise UsageError(f"model '{name}' is already registered: register the new model under another name")
         _MODELS[name] = factory
         return factory
 

@@ -33,9 +33,7 @@ def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
 class BasicBlock(PreactBlock):
     """conv3x3-BN-ReLU, conv3x3-BN, plus the (projected) input, then ReLU."""
 
-    def __init__(
-        self, in_planes: int, planes: int, stride: int = 1, downsample: nn.Sequential | None = None
-    ) -> None:
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, downsample: nn.Sequential | None = None) -> None:
         super().__init__()
         self.conv1 = conv3x3(in_planes, planes, stride)
         self.bn1 = nn.BatchNorm2d(planes)

@@ -86,9 +86,7 @@ class DownUnit(nn.Module):
 
 def make_stage(in_channels: int, out_channels: int, blocks: int) -> nn.Sequential:
     """A DownUnit followed by ``blocks`` SplitUnits."""
-    return nn.Sequential(
-        DownUnit(in_channels, out_channels), *(SplitUnit(out_channels) for _ in range(blocks))
-    )
+    return nn.Sequential(DownUnit(in_channels, out_channels), *(SplitUnit(out_channels) for _ in range(blocks)))
 
 
 class ShuffleNetV2(ZooModel):

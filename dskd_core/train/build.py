@@ -6,12 +6,11 @@ import json
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from dskd_core.checkpoint import load_weights_into, read_model_weights
 from dskd_core.config import RunConfig
 from dskd_core.errors import CheckpointError, UsageError
-from dskd_core.models import create_model
+from dskd_core.models import ZooModel, create_model
 
 STUDENT_LAST = "student_last.safetensors"
 STUDENT_BEST = "student_best.safetensors"
@@ -43,7 +42,7 @@ def checkpoint_in(path: Path, name: str = STUDENT_LAST) -> Path:
     return path
 
 
-def load_model(arch: str, path: Path, num_classes: int, device: torch.device) -> nn.Module:
+def load_model(arch: str, path: Path, num_classes: int, device: torch.device) -> ZooModel:
     """Build ``arch`` and load a dskd safetensors or legacy ``.pth`` checkpoint into it, strictly."""
     model = create_model(arch, num_classes=num_classes)
     state, meta = read_model_weights(path)

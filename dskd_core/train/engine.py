@@ -103,9 +103,7 @@ def build_distiller(cfg: RunConfig, settings: Settings, num_classes: int, device
     return get_method(cfg.method)(student, teacher, cfg).to(device)
 
 
-def fit(
-    cfg: RunConfig, settings: Settings, *, resume: bool = False, observer: Observer | None = None
-) -> RunResult:
+def fit(cfg: RunConfig, settings: Settings, *, resume: bool = False, observer: Observer | None = None) -> RunResult:
     """Train ``cfg`` into ``cfg.run_dir(settings.runs_dir)``; resume from its train state if asked."""
     notify = observer or (lambda event: None)
     device = resolve_device(settings.device)
@@ -128,7 +126,7 @@ def fit(
 
     train_loader = BatchLoader(train_data, spec, cfg.batch_size, train=True, device=device, seed=cfg.seed)
     test_loader = BatchLoader(test_data, spec, cfg.test_batch_size, train=False, device=device)
-    start = {
+    start: dict[str, Any] = {
         "event": "resume" if has_state else "start",
         "epoch": progress.epoch,
         "run_dir": str(run_dir),

@@ -1,0 +1,1 @@
+"""The ``dskd`` command line: a thin Typer app over :mod:`dskd_core`."""

@@ -1,0 +1,3 @@
+from dskd_cli.main import main
+
+main()

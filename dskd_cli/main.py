@@ -1,0 +1,303 @@
+"""``dskd``: each command resolves settings, builds a config, calls one core function, renders."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from dskd_cli import render
+from dskd_core.errors import DskdError, UsageError
+
+
+class DskdGroup(TyperGroup):
+    """Every failure becomes one line on stderr and an exit code; no tracebacks unless DSKD_DEBUG=1."""
+
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            rv = super().main(
+                args=args,
+                prog_name=prog_name or "dskd",
+                complete_var=complete_var,
+                standalone_mode=False,
+                **extra,
+            )
+        except DskdError as err:
+            render.error(str(err))
+            sys.exit(err.exit_code)
+        except (typer.Abort, KeyboardInterrupt):
+            render.error("interrupted: re-run the same command with --resume to continue")
+            sys.exit(130)
+        except Exception as err:
+            if hasattr(err, "format_message") and hasattr(err, "exit_code"):  # click's usage errors
+                ctx = getattr(err, "ctx", None)
+                hint = f" (see '{ctx.command_path} --help')" if ctx is not None and err.exit_code == 2 else ""
+                render.error(" ".join(err.format_message().split()) + hint)
+                sys.exit(err.exit_code)
+            if os.environ.get("DSKD_DEBUG"):
+                raise
+            render.error(f"internal error {type(err).__name__}: {err} (set DSKD_DEBUG=1 for the traceback)")
+            sys.exit(1)
+        code = rv if isinstance(rv, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+app = typer.Typer(
+    cls=DskdGroup,
+    name="dskd",
+    help="Knowledge distillation with scale decoupling (SDD) and logit standardization (DSKD).",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _settings(**given: Any) -> Any:
+    from dskd_core.config import Settings
+
+    return Settings(**{k: v for k, v in given.items() if v is not None})
+
+
+def _complete_models(incomplete: str) -> list[str]:
+    from dskd_core.models import list_models
+
+    return [m for m in list_models() if m.startswith(incomplete)]
+
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Datasets folder (env DSKD_DATA_DIR; default data/).")]
+Device = Annotated[
+    str | None, typer.Option("--device", help="auto, cpu, cuda, cuda:N (env DSKD_DEVICE; default auto).")
+]
+RunsDir = Annotated[
+    Path | None, typer.Option("--runs-dir", help="Where runs are written (env DSKD_RUNS_DIR; default runs/).")
+]
+
+
+@app.command()
+def train(
+    method: Annotated[str, typer.Argument(help="Distillation method (kd), or vanilla to train MODEL from scratch.")],
+    models: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="TEACHER STUDENT | MODEL",
+            help="Model names (see dskd models).",
+            autocompletion=_complete_models,
+        ),
+    ],
+    dataset: Annotated[
+        str, typer.Option("--dataset", "-d", help="cifar100, digits (embedded, offline) or synthetic.")
+    ] = "cifar100",
+    scales: Annotated[
+        str | None,
+        typer.Option(
+            "--scales",
+            "--M",
+            help="SDD scales, a subset of 1,2,4 with 1: 1,2 or [1,2,4]; 1 alone = plain global loss.",
+        ),
+    ] = None,
+    stand: Annotated[
+        bool,
+        typer.Option("--stand", "--logit-stand", help="Logit standardization; enables --base-temp/--kd-weight."),
+    ] = False,
+    base_temp: Annotated[
+        float | None,
+        typer.Option(help="Temperature under --stand (default 2). Ignored without --stand, as in the DSKD README."),
+    ] = None,
+    kd_weight: Annotated[
+        float | None,
+        typer.Option(help="KD loss weight under --stand (default 9). Ignored without --stand, as in the DSKD README."),
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs (recipe: 240 on cifar100, 6 on digits).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Training batch size (recipe: 64).")] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option(help="Base LR (recipe: 0.05; 0.01 for ShuffleNet/MobileNet students on cifar100)."),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed; each seed is its own run folder (default 0).")] = None,
+    device: Device = None,
+    data_dir: DataDir = None,
+    teachers_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help=(
+                "Teacher checkpoints: <dir>/<dataset>/<TEACHER>.safetensors (env DSKD_TEACHERS_DIR; default teachers/)."
+            )
+        ),
+    ] = None,
+    teacher_ckpt: Annotated[
+        Path | None,
+        typer.Option(help="Teacher checkpoint file (.safetensors or legacy .pth) or a dskd run folder."),
+    ] = None,
+    runs_dir: RunsDir = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML file of run-config keys (applied before flags).")
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override any run-config key, e.g. --set lr=0.1 (repeatable; values are JSON)."),
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run from its last completed epoch.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Print the resolved run config as JSON and exit.")] = False,
+) -> None:
+    """Train a student by distillation (METHOD TEACHER STUDENT) or a model from scratch (vanilla MODEL)."""
+    from dskd_core.config import load_toml, parse_overrides, parse_scales, resolve_run_config
+    from dskd_core.methods import get_method
+
+    spec = get_method(method)
+    wanted = 2 if spec.needs_teacher else 1
+    if len(models) != wanted:
+        form = f"dskd train {method} TEACHER STUDENT" if wanted == 2 else f"dskd train {method} MODEL"
+        raise UsageError(f"{method} takes {wanted} model name{'s' if wanted > 1 else ''}: {form}")
+    from dskd_core.errors import UnknownNameError
+    from dskd_core.models import create_model, list_models  # noqa: F401  (validates names below)
+
+    for name in models:
+        if name not in list_models():
+            raise UnknownNameError("model", name, list_models())
+    teacher, student = (models[0], models[1]) if wanted == 2 else (None, models[0])
+    if not stand and (base_temp is not None or kd_weight is not None):
+        render.note("--base-temp/--kd-weight take effect only with --stand (DSKD README semantics); ignored")
+    flags = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "seed": seed,
+        "scales": parse_scales(scales) if scales is not None else None,
+        "stand": stand or None,
+        "teacher_ckpt": str(teacher_ckpt) if teacher_ckpt else None,
+    }
+    cfg = resolve_run_config(
+        method=method,
+        student=student,
+        teacher=teacher,
+        dataset=dataset,
+        file_values=load_toml(config) if config else None,
+        flags=flags,
+        stand_base_temp=base_temp,
+        stand_kd_weight=kd_weight,
+        overrides=parse_overrides(set_ or []),
+    )
+    if dry_run:
+        render.json_out(cfg.model_dump(mode="json"))
+        return
+    settings = _settings(device=device, data_dir=data_dir, teachers_dir=teachers_dir, runs_dir=runs_dir)
+    from dskd_core.train import fit
+
+    with render.training_progress(render.progress_enabled(settings.progress)) as observer:
+        result = fit(cfg, settings, resume=resume, observer=observer)
+    render.run_summary(result.summary, str(result.run_dir))
+
+
+@app.command("eval")
+def eval_(
+    model: Annotated[
+        str,
+        typer.Option("-m", "--model", help="Architecture of the checkpoint.", autocompletion=_complete_models),
+    ],
+    checkpoint: Annotated[
+        Path,
+        typer.Option(
+            "-c",
+            "--checkpoint",
+            help="dskd .safetensors, legacy .pth ({'model': state_dict}) or a run folder (its best student).",
+        ),
+    ],
+    dataset: Annotated[str, typer.Option("-d", "--dataset", help="cifar100, digits or synthetic.")] = "cifar100",
+    batch_size: Annotated[
+        int | None, typer.Option("-bs", "--batch-size", help="Test batch size (default: the run's, else 64).")
+    ] = None,
+    device: Device = None,
+    data_dir: DataDir = None,
+    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """Evaluate a checkpoint on a dataset's test split: top-1 and top-5."""
+    from dskd_core.evaluation import evaluate_checkpoint
+
+    if fmt not in ("text", "json"):
+        raise UsageError(f"invalid --format '{fmt}': use text or json")
+    settings = _settings(device=device, data_dir=data_dir)
+    result = evaluate_checkpoint(model, checkpoint, dataset, settings, batch_size=batch_size)
+    render.eval_result(result, fmt)
+
+
+@app.command()
+def quickstart(
+    epochs: Annotated[int | None, typer.Option(help="Epochs per run (digits recipe: 6).")] = None,
+    teacher: Annotated[
+        str, typer.Option(help="Teacher trained from scratch.", autocompletion=_complete_models)
+    ] = "resnet20",
+    student: Annotated[
+        str, typer.Option(help="Student distilled twice: KD and DSKD.", autocompletion=_complete_models)
+    ] = "resnet8",
+    seed: Annotated[int, typer.Option(help="Seed for all three runs.")] = 0,
+    device: Device = None,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Offline demo on the embedded digits: a teacher, a KD student and a DSKD student, in a table."""
+    from dskd_core.quickstart import run_quickstart
+
+    settings = _settings(device=device, runs_dir=runs_dir)
+    with render.training_progress(render.progress_enabled(settings.progress)) as observer:
+        runs = run_quickstart(settings, teacher=teacher, student=student, epochs=epochs, seed=seed, observer=observer)
+    render.quickstart_table(
+        [
+            {
+                "label": r.label,
+                "model": r.config.student,
+                "run_dir": str(r.result.run_dir),
+                **r.result.summary,
+            }
+            for r in runs
+        ]
+    )
+    best = runs[-1].result.run_dir / "checkpoints" / "student_best.safetensors"
+    render.text(f"check the DSKD student: dskd eval -m {student} -c '{best}' -d digits")
+
+
+@app.command("models")
+def models_(
+    params: Annotated[bool, typer.Option("--params", help="Also build each model and count its parameters.")] = False,
+    num_classes: Annotated[int, typer.Option(help="Classes, for --params.")] = 100,
+) -> None:
+    """List the registered model names (the names the field uses)."""
+    from dskd_core.models import create_model, list_models
+
+    rows = [
+        (n, sum(p.numel() for p in create_model(n, num_classes).parameters()) if params else None)
+        for n in list_models()
+    ]
+    render.models_table(rows)
+
+
+@app.command()
+def completions(
+    shell: Annotated[str, typer.Argument(help="bash, zsh or fish.")],
+) -> None:
+    """Print the shell completion script (the files under completions/ are these outputs)."""
+    from dskd_cli.completions import SHELLS, generate
+
+    if shell not in SHELLS:
+        raise UsageError(f"unknown shell '{shell}': use one of {', '.join(SHELLS)}")
+    sys.stdout.write(generate(shell))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

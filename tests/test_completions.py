@@ -1,0 +1,49 @@
+"""Completion scripts are generated from the app; a stale file under completions/ fails here."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from dskd_cli.completions import FILENAMES, generate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("shell", sorted(FILENAMES))
+def test_committed_completions_are_current(shell: str) -> None:
+    committed = (ROOT / "completions" / FILENAMES[shell]).read_text()
+    assert committed == generate(shell), (
+        f"completions/{FILENAMES[shell]} is stale: run `python -m dskd_cli.completions completions`"
+    )
+
+
+@pytest.mark.parametrize("shell", sorted(FILENAMES))
+def test_completions_name_every_command_option_and_model(shell: str) -> None:
+    text = generate(shell)
+    for word in ("train", "eval", "quickstart", "--scales", "--stand", "--kd-weight", "resnet32x4", "digits"):
+        assert (word.lstrip("-") if shell == "fish" else word) in text
+
+
+@pytest.mark.parametrize("shell", sorted(FILENAMES))
+def test_completion_scripts_parse(shell: str, tmp_path: Path) -> None:
+    exe = shutil.which(shell)
+    if exe is None:
+        pytest.skip(f"{shell} is not installed")
+    script = tmp_path / FILENAMES[shell]
+    script.write_text(generate(shell))
+    assert subprocess.run([exe, "-n", str(script)], capture_output=True).returncode == 0
+
+
+def test_bash_completion_offers_models_after_the_method(tmp_path: Path) -> None:
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("bash is not installed")
+    script = tmp_path / "dskd.bash"
+    script.write_text(generate("bash"))
+    probe = f'source {script}; COMP_WORDS=(dskd train kd resnet3); COMP_CWORD=3; _dskd; echo "${{COMPREPLY[@]}}"'
+    out = subprocess.run([bash, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["resnet32", "resnet32x4"]
