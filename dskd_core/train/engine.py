@@ -53,8 +53,11 @@ class RunLog:
     """``log.jsonl``: one JSON object per event, flushed per line."""
 
     def __init__(self, path: Path, keep_epochs_upto: int | None) -> None:
+        """``keep_epochs_upto=None`` starts a fresh log (a run that never checkpointed restarts)."""
         self.path = path
-        if keep_epochs_upto is not None and path.exists():
+        if keep_epochs_upto is None:
+            path.unlink(missing_ok=True)
+        elif path.exists():
             # After a resume, drop what a killed process logged past the restored epoch.
             kept = []
             for line in path.read_text().splitlines():
@@ -103,6 +106,37 @@ def build_distiller(cfg: RunConfig, settings: Settings, num_classes: int, device
     return get_method(cfg.method)(student, teacher, cfg).to(device)
 
 
+class _RunFiles:
+    """The files of one run folder: checkpoints, ``summary.json`` and ``log.jsonl``."""
+
+    def __init__(self, cfg: RunConfig, run_dir: Path, device: torch.device, num_classes: int) -> None:
+        self.cfg, self.run_dir, self.device, self.num_classes = cfg, run_dir, device, num_classes
+        self.ckpt_dir = run_dir / "checkpoints"
+
+    def summary(self, progress: Progress, status: str, last: dict[str, Any] | None, **extra: Any) -> dict[str, Any]:
+        summary = {**_summary(self.cfg, progress, self.device, status, last), **extra}
+        atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+        return summary
+
+    def checkpoint(
+        self, distiller: Distiller, optimizer: torch.optim.Optimizer, progress: Progress, last: dict[str, Any]
+    ) -> None:
+        """Student-only files (last, and best when this epoch is the best), then the train state."""
+        meta = {
+            "epoch": progress.epoch,
+            "dataset": self.cfg.dataset,
+            "top1": last["test_acc"],
+            "top5": last["test_acc_top5"],
+            "test_batch_size": self.cfg.test_batch_size,
+        }
+        names = [STUDENT_LAST] + ([STUDENT_BEST] if progress.best_epoch == progress.epoch else [])
+        for name in names:
+            save_student(
+                self.ckpt_dir / name, distiller.student, arch=self.cfg.student, num_classes=self.num_classes, extra=meta
+            )
+        save_train_state(self.ckpt_dir / TRAIN_STATE, distiller, optimizer, progress, self.cfg.to_json())
+
+
 def fit(cfg: RunConfig, settings: Settings, *, resume: bool = False, observer: Observer | None = None) -> RunResult:
     """Train ``cfg`` into ``cfg.run_dir(settings.runs_dir)``; resume from its train state if asked."""
     notify = observer or (lambda event: None)
@@ -111,25 +145,20 @@ def fit(cfg: RunConfig, settings: Settings, *, resume: bool = False, observer: O
     train_data, test_data = load_dataset(cfg.dataset, settings.data_dir, settings.download)
     distiller = build_distiller(cfg, settings, spec.num_classes, device)
     optimizer = torch.optim.SGD(
-        list(distiller.trainable_parameters()),
-        lr=cfg.lr,
-        momentum=cfg.momentum,
-        weight_decay=cfg.weight_decay,
+        list(distiller.trainable_parameters()), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
     )
-    run_dir = cfg.run_dir(settings.runs_dir)
-    ckpt_dir = run_dir / "checkpoints"
-    has_state = _prepare_run_dir(cfg, run_dir, resume)
-    progress = load_train_state(ckpt_dir / TRAIN_STATE, distiller, optimizer) if has_state else Progress()
-    log = RunLog(run_dir / "log.jsonl", progress.epoch if has_state else None)
-    if not has_state and log.path.exists():
-        log.path.unlink()
+    files = _RunFiles(cfg, cfg.run_dir(settings.runs_dir), device, spec.num_classes)
+    has_state = _prepare_run_dir(cfg, files.run_dir, resume)
+    progress = load_train_state(files.ckpt_dir / TRAIN_STATE, distiller, optimizer) if has_state else Progress()
+    log = RunLog(files.run_dir / "log.jsonl", progress.epoch if has_state else None)
+    last = _last_epoch_event(log.path) if has_state else None
 
     train_loader = BatchLoader(train_data, spec, cfg.batch_size, train=True, device=device, seed=cfg.seed)
     test_loader = BatchLoader(test_data, spec, cfg.test_batch_size, train=False, device=device)
     start: dict[str, Any] = {
         "event": "resume" if has_state else "start",
         "epoch": progress.epoch,
-        "run_dir": str(run_dir),
+        "run_dir": str(files.run_dir),
         "device": str(device),
         "train_samples": len(train_data),
         "test_samples": len(test_data),
@@ -140,10 +169,7 @@ def fit(cfg: RunConfig, settings: Settings, *, resume: bool = False, observer: O
         start["teacher_acc"] = evaluate(distiller.teacher, test_loader).top1
     log.write(start)
     notify(start)
-
-    summary = _summary(cfg, progress, device, status="running", last=None)
-    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-    last: dict[str, Any] | None = None
+    files.summary(progress, "running", last)
     try:
         for epoch in range(progress.epoch + 1, cfg.epochs + 1):
             tick = time.perf_counter()
@@ -155,8 +181,7 @@ def fit(cfg: RunConfig, settings: Settings, *, resume: bool = False, observer: O
             result = evaluate(distiller.student, test_loader)
             progress.epoch = epoch
             progress.wall_time_s += time.perf_counter() - tick
-            improved = result.top1 > progress.best_acc or progress.best_epoch == 0
-            if improved:
+            if result.top1 > progress.best_acc or progress.best_epoch == 0:
                 progress.best_acc, progress.best_epoch = result.top1, epoch
             last = {
                 "event": "epoch",
@@ -169,50 +194,21 @@ def fit(cfg: RunConfig, settings: Settings, *, resume: bool = False, observer: O
                 "best_acc": progress.best_acc,
                 "epoch_time_s": time.perf_counter() - tick,
             }
-            meta = {
-                "epoch": epoch,
-                "dataset": cfg.dataset,
-                "top1": result.top1,
-                "top5": result.top5,
-                "test_batch_size": cfg.test_batch_size,
-            }
-            save_student(
-                ckpt_dir / STUDENT_LAST,
-                distiller.student,
-                arch=cfg.student,
-                num_classes=spec.num_classes,
-                extra=meta,
-            )
-            if improved:
-                save_student(
-                    ckpt_dir / STUDENT_BEST,
-                    distiller.student,
-                    arch=cfg.student,
-                    num_classes=spec.num_classes,
-                    extra=meta,
-                )
-            save_train_state(ckpt_dir / TRAIN_STATE, distiller, optimizer, progress, cfg.to_json())
+            files.checkpoint(distiller, optimizer, progress, last)
             log.write(last)
-            atomic_write_text(
-                run_dir / "summary.json",
-                json.dumps(_summary(cfg, progress, device, "running", last), indent=2) + "\n",
-            )
+            files.summary(progress, "running", last)
             notify(last)
     except BaseException as err:
         status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
-        failed = _summary(cfg, progress, device, status, last)
-        failed["error"] = str(err) or type(err).__name__
-        atomic_write_text(run_dir / "summary.json", json.dumps(failed, indent=2) + "\n")
-        log.write({"event": status, "epoch": progress.epoch, "error": failed["error"]})
+        message = str(err) or type(err).__name__
+        files.summary(progress, status, last, error=message)
+        log.write({"event": status, "epoch": progress.epoch, "error": message})
         raise
-    if last is None:  # resumed a finished run: report its last logged epoch
-        last = _last_epoch_event(run_dir / "log.jsonl")
-    summary = _summary(cfg, progress, device, "finished", last)
-    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    summary = files.summary(progress, "finished", last)
     end = {"event": "end", **{k: summary[k] for k in ("best_acc", "best_epoch", "last_acc", "wall_time_s")}}
     log.write(end)
     notify(end)
-    return RunResult(run_dir, summary)
+    return RunResult(files.run_dir, summary)
 
 
 def _train_epoch(
