@@ -67,8 +67,15 @@ class RunConfig(BaseModel):
     scales: list[int] = Field(default_factory=lambda: [1])
     stand: bool = False
     base_temp: float = Field(2.0, gt=0)
+    # DKD/RLD (None where the method has no such parameter)
+    alpha: float | None = Field(None, ge=0)
+    beta: float | None = Field(None, ge=0)
+    alpha_temperature: float | None = Field(None, gt=0)
+    warmup: int = Field(0, ge=0)  # epochs of linear warm-up of the distillation term, min(epoch / warmup, 1)
     sdd_complementary: float = Field(2.0, gt=0)
     sdd_weighting: Literal["region", "mean"] = "region"
+    clip_grad: float | None = Field(None, gt=0)  # max global grad norm; None = no clipping
+    aug: bool = False  # RandAugment(n=2, m=10) after the flip
     teacher_ckpt: str | None = None
 
     @field_validator("scales", mode="before")
@@ -189,25 +196,45 @@ def resolve_run_config(
     flags: Mapping[str, Any] | None = None,
     stand_base_temp: float | None = None,
     stand_kd_weight: float | None = None,
+    same_t: bool = False,
+    use_preset: bool = True,
     overrides: Mapping[str, Any] | None = None,
 ) -> RunConfig:
-    """Layer the recipe, the method defaults, a TOML file, flags and overrides; validate once.
+    """Layer recipe → method defaults → preset → TOML file → flags → overrides; validate once.
 
-    ``flags`` holds explicitly given CLI values (``None`` means "not given"). With ``stand`` on,
-    the DSKD README's semantics apply: the temperature becomes ``stand_base_temp`` (default 2)
-    and the KD weight ``stand_kd_weight`` (default 9); without ``stand`` both are ignored.
+    ``flags`` holds explicitly given CLI values (``None`` means "not given"); ``scales="auto"``
+    takes the preset's recommended SDD scales. With ``stand`` on, the DSKD README's semantics
+    apply through the method's ``apply_stand``, with ``stand_base_temp``/``stand_kd_weight``
+    (else the preset's, else 2 and 9); without ``stand`` both are ignored. ``same_t`` is RLD's
+    ``--same-t`` (α_T = T).
     """
     from dskd_core.methods import get_method
+    from dskd_core.presets import find_preset
 
     spec = get_method(method)
+    preset = find_preset(method, teacher, student, dataset) if use_preset else None
     values: dict[str, Any] = {"method": method, "student": student, "teacher": teacher, "dataset": dataset}
     values.update(dataset_recipe(dataset, student))
     values.update(spec.defaults)
+    if preset is not None:
+        values.update(preset.values)
     for layer in (file_values or {}, {k: v for k, v in (flags or {}).items() if v is not None}):
         values.update(layer)
+    if values.get("scales") == "auto":
+        if preset is None:
+            raise UsageError(
+                f"--scales auto needs a preset for {method} {teacher} {student}: pass --scales 1,2 or 1,2,4"
+            )
+        values["scales"] = preset.sdd_scales
     if values.get("stand"):
-        values["base_temp"] = stand_base_temp if stand_base_temp is not None else values.get("base_temp", 2.0)
-        spec.apply_stand(values, stand_kd_weight if stand_kd_weight is not None else 9.0)
+        base = preset.base_temp if preset is not None else values.get("base_temp", 2.0)
+        weight = preset.stand_kd_weight if preset is not None else 9.0
+        values["base_temp"] = stand_base_temp if stand_base_temp is not None else base
+        spec.apply_stand(values, stand_kd_weight if stand_kd_weight is not None else weight)
+    if same_t:
+        if values.get("alpha_temperature") is None:
+            raise UsageError(f"--same-t sets RLD's alpha temperature; method '{method}' has none")
+        values["alpha_temperature"] = values["temperature"]
     values.update(overrides or {})
     try:
         return RunConfig(**values)

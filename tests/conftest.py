@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from dskd_core.config import Settings, resolve_run_config
+from dskd_core.train import fit
+
 
 @pytest.fixture(autouse=True)
 def _restore_rng() -> Iterator[None]:
@@ -28,3 +31,22 @@ def _quiet_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DSKD_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("DSKD_TEACHERS_DIR", str(tmp_path / "teachers"))
     monkeypatch.delenv("DSKD_DEBUG", raising=False)
+
+
+def make_settings(root: Path) -> Settings:
+    """Settings with every folder under ``root``, CPU, no downloads, no progress bar."""
+    return Settings(
+        runs_dir=root / "runs",
+        data_dir=root / "data",
+        teachers_dir=root / "teachers",
+        device="cpu",
+        download=False,
+        progress=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def teacher_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A resnet8 trained one epoch on synthetic data: the teacher of the distillation tests."""
+    cfg = resolve_run_config(method="vanilla", student="resnet8", dataset="synthetic", flags={"epochs": 1})
+    return fit(cfg, make_settings(tmp_path_factory.mktemp("teacher"))).run_dir

@@ -9,27 +9,10 @@ import pytest
 import torch
 
 from dskd_core.checkpoint import load_tensors
-from dskd_core.config import Settings, resolve_run_config
+from dskd_core.config import resolve_run_config
 from dskd_core.errors import CheckpointError, NonFiniteLoss, UsageError
 from dskd_core.train import fit, lr_at
-
-
-def _settings(root: Path) -> Settings:
-    return Settings(
-        runs_dir=root / "runs",
-        data_dir=root / "data",
-        teachers_dir=root / "teachers",
-        device="cpu",
-        download=False,
-        progress=False,
-    )
-
-
-@pytest.fixture(scope="module")
-def teacher_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("teacher")
-    cfg = resolve_run_config(method="vanilla", student="resnet8", dataset="synthetic", flags={"epochs": 1})
-    return fit(cfg, _settings(root)).run_dir
+from tests.conftest import make_settings as _settings
 
 
 def _kd(teacher_run: Path, **flags: object):
@@ -133,3 +116,44 @@ def test_step_schedule_decays_after_each_stage() -> None:
     assert lr_at(cfg, 151) == pytest.approx(0.005)
     assert lr_at(cfg, 181) == pytest.approx(0.0005)
     assert lr_at(cfg, 240) == pytest.approx(0.00005)
+
+
+def test_clip_grad_bounds_the_global_norm_before_each_step(teacher_run: Path) -> None:
+    from dskd_core.data import BatchLoader, get_dataset_spec, load_dataset
+    from dskd_core.methods import get_method
+    from dskd_core.models import create_model
+    from dskd_core.train.engine import _train_epoch
+
+    cfg = _kd(teacher_run, clip_grad=0.01)
+    distiller = get_method("kd")(create_model("resnet8"), create_model("resnet8"), cfg)
+    params = list(distiller.trainable_parameters())
+    optimizer = torch.optim.SGD(params, lr=0.05, momentum=0.9)
+    norms: list[float] = []
+    original_step = optimizer.step
+
+    def spy_step(*args, **kwargs):  # type: ignore[no-untyped-def]
+        norms.append(float(torch.norm(torch.stack([p.grad.norm() for p in params if p.grad is not None]))))
+        return original_step(*args, **kwargs)
+
+    optimizer.step = spy_step  # type: ignore[method-assign]
+    train, _ = load_dataset("synthetic", Path("unused"))
+    loader = BatchLoader(train, get_dataset_spec("synthetic"), 64, train=True, device=torch.device("cpu"))
+    _train_epoch(distiller, optimizer, loader, 1, lambda event: None)
+    assert len(norms) == 4 and max(norms) <= 0.01 * (1 + 1e-4)
+
+
+def test_randaugment_is_seeded_by_the_loader_and_leaves_the_global_rng_alone() -> None:
+    from dskd_core.data.loader import randaugment_batch
+
+    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    before = torch.get_rng_state()
+    a = randaugment_batch(images, torch.Generator().manual_seed(3))
+    b = randaugment_batch(images, torch.Generator().manual_seed(3))
+    assert torch.equal(torch.get_rng_state(), before)
+    assert torch.equal(a, b) and a.shape == images.shape and a.dtype == torch.uint8
+    assert not torch.equal(a, images)
+
+
+def test_aug_run_trains(teacher_run: Path, tmp_path: Path) -> None:
+    result = fit(_kd(teacher_run, epochs=1, aug=True), _settings(tmp_path))
+    assert result.summary["status"] == "finished"

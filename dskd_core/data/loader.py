@@ -34,6 +34,21 @@ def augment_batch(images: Tensor, gen: torch.Generator, hflip: bool = True, pad:
     return out
 
 
+def randaugment_batch(images: Tensor, gen: torch.Generator) -> Tensor:
+    """RandAugment (n=2, m=10; the DSKD/RLD ``--aug``) per image of a uint8 batch ``(B, C, H, W)``.
+
+    torchvision draws its choices from the global RNG, so it runs inside a forked RNG seeded
+    from ``gen``: the data stream stays a function of (seed, epoch) and training's RNG is untouched.
+    """
+    from torchvision.transforms import v2
+
+    op = v2.RandAugment(num_ops=2, magnitude=10)
+    seed = int(torch.randint(0, 2**62, (1,), generator=gen))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return torch.stack([op(image) for image in images])
+
+
 class BatchLoader:
     """Iterate ``{"image", "target", "index"}`` batches of a :class:`TensorDataset`.
 
@@ -50,6 +65,7 @@ class BatchLoader:
         train: bool,
         device: torch.device,
         seed: int = 0,
+        randaugment: bool = False,
     ) -> None:
         self.data = data
         self.spec = spec
@@ -57,6 +73,7 @@ class BatchLoader:
         self.train = train
         self.device = device
         self.seed = seed
+        self.randaugment = randaugment
         self.epoch = 1
         self._mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1) * 255.0
         self._std = torch.tensor(spec.std, device=device).view(1, 3, 1, 1) * 255.0
@@ -76,6 +93,8 @@ class BatchLoader:
             images = self.data.images[idx].to(self.device, non_blocking=True)
             if self.train:
                 images = augment_batch(images, gen, hflip=self.spec.hflip)
+                if self.randaugment:
+                    images = randaugment_batch(images, gen)
             image = (images.float() - self._mean) / self._std
             yield {
                 "image": image,

@@ -64,7 +64,13 @@ class Distiller(nn.Module):
         return {k: v for k, v in self.state_dict().items() if not k.startswith(("student.", "teacher."))}
 
     def term_weights(self, epoch: int) -> dict[str, float]:
-        """Multipliers per loss term at ``epoch`` (counted from 1); a missing term weighs 1."""
+        """Multipliers per loss term at ``epoch`` (counted from 1); a missing term weighs 1.
+
+        ``cfg.warmup`` ramps the distillation term linearly: ``min(epoch / warmup, 1)``, so
+        epoch 1 of a 20-epoch warm-up weighs 1/20 (DKD, RLD).
+        """
+        if self.cfg.warmup > 0:
+            return {"loss_kd": min(epoch / self.cfg.warmup, 1.0)}
         return {}
 
     def teacher_forward(self, image: Tensor) -> tuple[Tensor, Features]:

@@ -1,4 +1,4 @@
-"""The logit-distillation term shared by every logit method: plain, +SDD, +standardization."""
+"""The logit-distillation term shared by KD, DKD and RLD: plain, +SDD, +standardization."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 from torch import Tensor
 
 from dskd_core.config import RunConfig
-from dskd_core.losses import PerSampleLoss, standardized
+from dskd_core.losses import PerSampleLoss, cross_entropy, standardized
+from dskd_core.methods.base import Batch, Distiller
 from dskd_core.models import ZooModel
 from dskd_core.sdd import multiscale_logits, sdd_loss
 
@@ -41,3 +42,26 @@ def logit_term(
         complementary=cfg.sdd_complementary,
         weighting=cfg.sdd_weighting,
     )
+
+
+class LogitDistiller(Distiller):
+    """CE on the raw global student logits + ``kd_weight`` × a per-sample logit loss.
+
+    Subclasses give :meth:`per_sample`; SDD (``cfg.scales``) and standardization
+    (``cfg.stand``) come from :func:`logit_term`, so every logit method takes both.
+    """
+
+    def per_sample(self) -> PerSampleLoss:
+        raise NotImplementedError
+
+    def forward(self, batch: Batch, epoch: int) -> tuple[Tensor, dict[str, Tensor]]:
+        image, target = batch["image"], batch["target"]
+        s_logits, s_feats = self.student(image)
+        t_logits, t_feats = self.teacher_forward(image)
+        assert self.teacher is not None
+        loss_kd = logit_term(
+            self.per_sample(), self.cfg, target, (s_logits, s_feats, self.student), (t_logits, t_feats, self.teacher)
+        )
+        # CE stays on the raw global logits: standardization is a distillation-side transform.
+        loss_ce = cross_entropy(s_logits, target).mean()
+        return s_logits, {"loss_ce": self.cfg.ce_weight * loss_ce, "loss_kd": self.cfg.kd_weight * loss_kd}

@@ -153,7 +153,9 @@ def fit(cfg: RunConfig, settings: Settings, *, resume: bool = False, observer: O
     log = RunLog(files.run_dir / "log.jsonl", progress.epoch if has_state else None)
     last = _last_epoch_event(log.path) if has_state else None
 
-    train_loader = BatchLoader(train_data, spec, cfg.batch_size, train=True, device=device, seed=cfg.seed)
+    train_loader = BatchLoader(
+        train_data, spec, cfg.batch_size, train=True, device=device, seed=cfg.seed, randaugment=cfg.aug
+    )
     test_loader = BatchLoader(test_data, spec, cfg.test_batch_size, train=False, device=device)
     start: dict[str, Any] = {
         "event": "resume" if has_state else "start",
@@ -230,6 +232,8 @@ def _train_epoch(
             )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if distiller.cfg.clip_grad is not None:
+            torch.nn.utils.clip_grad_norm_(list(distiller.trainable_parameters()), distiller.cfg.clip_grad)
         optimizer.step()
         for name, value in weighted.items():
             sums[name] = sums.get(name, 0.0) + value.detach() * len(batch["target"])
