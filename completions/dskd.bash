@@ -3,20 +3,20 @@ _dskd() {
     local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
     COMPREPLY=()
     if [[ $COMP_CWORD -eq 1 ]]; then
-        COMPREPLY=($(compgen -W "train eval quickstart models completions" -- "$cur")); return
+        COMPREPLY=($(compgen -W "train eval quickstart presets models completions" -- "$cur")); return
     fi
     local models="MobileNetV2 ResNet18 ResNet34 ResNet50 ShuffleV1 ShuffleV2 resnet110 resnet14 resnet20 resnet32 resnet32x4 resnet44 resnet56 resnet8 resnet8x4 vgg11 vgg13 vgg16 vgg19 vgg8 wrn_16_1 wrn_16_2 wrn_40_1 wrn_40_2"
-    local methods="kd vanilla"
+    local methods="dkd kd rld vanilla"
     local datasets="cifar100 digits synthetic"
     local shells="bash zsh fish"
     case "${COMP_WORDS[1]}" in
         train)
             case "$prev" in
                 --dataset|-d) COMPREPLY=($(compgen -W "$datasets" -- "$cur")); return;;
-                --scales|--M|--base-temp|--kd-weight|--epochs|--batch-size|--lr|--seed|--device|--set) COMPREPLY=(); return;;
+                --scales|--M|--base-temp|--kd-weight|--sdd-weighting|--sdd-complementary|--clip-grad|--epochs|--batch-size|--lr|--seed|--device|--set) COMPREPLY=(); return;;
                 --data-dir|--teachers-dir|--teacher-ckpt|--runs-dir|--config) COMPREPLY=($(compgen -f -- "$cur")); return;;
             esac
-            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--dataset -d --scales --M --stand --logit-stand --base-temp --kd-weight --epochs --batch-size --lr --seed --device --data-dir --teachers-dir --teacher-ckpt --runs-dir --config --set --resume --dry-run -h --help" -- "$cur")); return; fi
+            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--dataset -d --scales --M --stand --logit-stand --base-temp --kd-weight --same-t --sdd-weighting --sdd-complementary --clip-grad --aug --no-preset --epochs --batch-size --lr --seed --device --data-dir --teachers-dir --teacher-ckpt --runs-dir --config --set --resume --dry-run -h --help" -- "$cur")); return; fi
             local pos; [[ $COMP_CWORD -eq 2 ]] && pos="$methods" || pos="$models"
             COMPREPLY=($(compgen -W "$pos" -- "$cur"));;
         eval)
@@ -35,6 +35,12 @@ _dskd() {
                 --runs-dir) COMPREPLY=($(compgen -f -- "$cur")); return;;
             esac
             if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--epochs --teacher --student --seed --device --runs-dir -h --help" -- "$cur")); return; fi
+            ;;
+        presets)
+            case "$prev" in
+                --method|--format) COMPREPLY=(); return;;
+            esac
+            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--method --format -h --help" -- "$cur")); return; fi
             ;;
         models)
             case "$prev" in

@@ -89,7 +89,9 @@ RunsDir = Annotated[
 
 @app.command()
 def train(
-    method: Annotated[str, typer.Argument(help="Distillation method (kd), or vanilla to train MODEL from scratch.")],
+    method: Annotated[
+        str, typer.Argument(help="Distillation method (kd, dkd, rld), or vanilla to train MODEL from scratch.")
+    ],
     models: Annotated[
         list[str],
         typer.Argument(
@@ -106,7 +108,8 @@ def train(
         typer.Option(
             "--scales",
             "--M",
-            help="SDD scales, a subset of 1,2,4 with 1: 1,2 or [1,2,4]; 1 alone = plain global loss.",
+            help="SDD scales, a subset of 1,2,4 with 1: 1,2 or [1,2,4]; 1 alone = plain global loss; "
+            "auto = the preset's recommendation.",
         ),
     ] = None,
     stand: Annotated[
@@ -115,12 +118,29 @@ def train(
     ] = False,
     base_temp: Annotated[
         float | None,
-        typer.Option(help="Temperature under --stand (default 2). Ignored without --stand, as in the DSKD README."),
+        typer.Option(
+            help="Temperature under --stand (default 2, or the preset's). "
+            "Ignored without --stand, as in the DSKD README."
+        ),
     ] = None,
     kd_weight: Annotated[
         float | None,
-        typer.Option(help="KD loss weight under --stand (default 9). Ignored without --stand, as in the DSKD README."),
+        typer.Option(
+            help="KD weight under --stand (default 9, or the preset's); DKD/RLD multiply alpha and beta by it. "
+            "Ignored without --stand, as in the DSKD README."
+        ),
     ] = None,
+    same_t: Annotated[bool, typer.Option("--same-t", help="RLD: alpha temperature = temperature.")] = False,
+    sdd_weighting: Annotated[
+        str | None,
+        typer.Option(help="SDD reduction: region (weight x loss per region) or mean (DSKD's SD-DKD form)."),
+    ] = None,
+    sdd_complementary: Annotated[
+        float | None, typer.Option(help="SDD weight of regions whose teacher verdict flips (default 2).")
+    ] = None,
+    clip_grad: Annotated[float | None, typer.Option(help="Clip the global gradient norm to this value (off).")] = None,
+    aug: Annotated[bool, typer.Option("--aug", help="RandAugment (n=2, m=10) after the flip.")] = False,
+    no_preset: Annotated[bool, typer.Option("--no-preset", help="Ignore the paper preset for this pair.")] = False,
     epochs: Annotated[int | None, typer.Option(help="Epochs (recipe: 240 on cifar100, 6 on digits).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Training batch size (recipe: 64).")] = None,
     lr: Annotated[
@@ -156,6 +176,7 @@ def train(
     """Train a student by distillation (METHOD TEACHER STUDENT) or a model from scratch (vanilla MODEL)."""
     from dskd_core.config import load_toml, parse_overrides, parse_scales, resolve_run_config
     from dskd_core.methods import get_method
+    from dskd_core.presets import find_preset
 
     spec = get_method(method)
     wanted = 2 if spec.needs_teacher else 1
@@ -176,8 +197,12 @@ def train(
         "batch_size": batch_size,
         "lr": lr,
         "seed": seed,
-        "scales": parse_scales(scales) if scales is not None else None,
+        "scales": None if scales is None else "auto" if scales.strip() == "auto" else parse_scales(scales),
         "stand": stand or None,
+        "sdd_weighting": sdd_weighting,
+        "sdd_complementary": sdd_complementary,
+        "clip_grad": clip_grad,
+        "aug": aug or None,
         "teacher_ckpt": str(teacher_ckpt) if teacher_ckpt else None,
     }
     cfg = resolve_run_config(
@@ -189,8 +214,14 @@ def train(
         flags=flags,
         stand_base_temp=base_temp,
         stand_kd_weight=kd_weight,
+        same_t=same_t,
+        use_preset=not no_preset,
         overrides=parse_overrides(set_ or []),
     )
+    preset = None if no_preset else find_preset(method, teacher, student, dataset)
+    if preset is not None:
+        shown = ", ".join(f"{k} {v}" for k, v in preset.values.items())
+        render.note(f"using the {dataset} preset for {method} {teacher}->{student} ({shown}); flags override it")
     if dry_run:
         render.json_out(cfg.model_dump(mode="json"))
         return
@@ -266,6 +297,24 @@ def quickstart(
     )
     best = runs[-1].result.run_dir / "checkpoints" / "student_best.safetensors"
     render.text(f"check the DSKD student: dskd eval -m {student} -c '{best}' -d digits")
+
+
+@app.command("presets")
+def presets_(
+    method: Annotated[str | None, typer.Option(help="Only this method's presets.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """List the paper presets: per (method, teacher, student) values for the CIFAR-100 pairs."""
+    from dskd_core.presets import load_presets
+
+    if fmt not in ("table", "json"):
+        raise UsageError(f"invalid --format '{fmt}': use table or json")
+    rows = [p for p in load_presets() if method is None or p.method == method]
+    if method is not None and not rows:
+        from dskd_core.methods import list_methods
+
+        raise UsageError(f"no presets for method '{method}': presets exist for {', '.join(list_methods()[:-1])}")
+    render.presets(rows, fmt)
 
 
 @app.command("models")

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -145,3 +146,45 @@ def quickstart_table(rows: Sequence[dict[str, Any]]) -> None:
     out.print(table)
     for row in rows:
         out.print(f"{row['label']}: {row['run_dir']}", markup=False)
+
+
+def presets(rows: Sequence[Any], fmt: str) -> None:
+    if fmt == "json":
+        json_out(
+            [
+                {
+                    "method": p.method,
+                    "teacher": p.teacher,
+                    "student": p.student,
+                    "structure": p.structure,
+                    "sdd_scales": p.sdd_scales,
+                    "base_temp": p.base_temp,
+                    "stand_kd_weight": p.stand_kd_weight,
+                    **p.values,
+                }
+                for p in rows
+            ]
+        )
+        return
+    table = Table(
+        title=f"{len(rows)} presets (CIFAR-100)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        caption="scales: for --scales auto; τ and w: --base-temp and --kd-weight under --stand",
+    )
+    for column in ("method", "teacher", "student", "scales", "τ", "w", "lr", "batch", "β"):
+        table.add_column(column, no_wrap=True)
+    for p in rows:
+        beta = p.values.get("beta")
+        table.add_row(
+            p.method,
+            p.teacher,
+            p.student,
+            ",".join(map(str, p.sdd_scales)),
+            f"{p.base_temp:g}",
+            f"{p.stand_kd_weight:g}",
+            f"{p.values.get('lr', '')}",
+            f"{p.values.get('batch_size', '')}",
+            "" if beta is None else f"{beta:g}",
+        )
+    out.print(table)
