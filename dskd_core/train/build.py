@@ -11,10 +11,10 @@ from dskd_core.checkpoint import load_weights_into, read_model_weights
 from dskd_core.config import RunConfig
 from dskd_core.errors import CheckpointError, UsageError
 from dskd_core.models import ZooModel, create_model
+from dskd_core.teachers import ensure_strong_teacher, fetchable
 
 STUDENT_LAST = "student_last.safetensors"
 STUDENT_BEST = "student_best.safetensors"
-TRAIN_STATE = "train_state.safetensors"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -59,8 +59,12 @@ def load_model(arch: str, path: Path, num_classes: int, device: torch.device) ->
     return model.to(device)
 
 
-def teacher_checkpoint(cfg: RunConfig, teachers_dir: Path) -> Path:
-    """``--teacher-ckpt`` (a file or a run directory), else ``<teachers-dir>/<dataset>/<teacher>.safetensors``."""
+def teacher_checkpoint(cfg: RunConfig, teachers_dir: Path, *, allow_weak: bool = False) -> Path:
+    """``--teacher-ckpt`` (a file or a run directory), else ``<teachers-dir>/<dataset>/<teacher>.safetensors``.
+
+    A teacher that ``dskd fetch-teachers --check`` measured more than 1 point below its published
+    top-1 is refused unless ``allow_weak``.
+    """
     assert cfg.teacher is not None
     if cfg.teacher_ckpt:
         given = Path(cfg.teacher_ckpt)
@@ -73,11 +77,14 @@ def teacher_checkpoint(cfg: RunConfig, teachers_dir: Path) -> Path:
                     f"{given} trained {run.get('student')} on {run.get('dataset')}, not {cfg.teacher} on "
                     f"{cfg.dataset}: pass that run's model as TEACHER or another --teacher-ckpt"
                 )
-        return checkpoint_in(given)
+        return ensure_strong_teacher(checkpoint_in(given), allow_weak=allow_weak)
     path = teachers_dir / cfg.dataset / f"{cfg.teacher}.safetensors"
     if not path.is_file():
-        raise CheckpointError(
-            f"teacher checkpoint {path} not found: train one with `dskd train vanilla {cfg.teacher} "
-            f"--dataset {cfg.dataset}` and pass its run folder as --teacher-ckpt, or put the file there"
-        )
-    return path
+        own = f"`dskd train vanilla {cfg.teacher} --dataset {cfg.dataset}` and pass its run folder as --teacher-ckpt"
+        if fetchable(cfg.dataset, cfg.teacher):
+            fetch = f"`dskd fetch-teachers --dataset {cfg.dataset} --models {cfg.teacher}`"
+            fix = f"run {fetch}, or train your own with {own}"
+        else:
+            fix = f"train one with {own}, or put the file there"
+        raise CheckpointError(f"teacher checkpoint {path} not found: {fix}")
+    return ensure_strong_teacher(path, allow_weak=allow_weak)
