@@ -1,0 +1,67 @@
+"""``dskd report``: aggregate dskd runs and legacy logs into mean ± std tables and the DSKD README grids."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dskd_cli import render
+from dskd_core.errors import DskdError, UsageError
+
+FORMATS = ("table", "md", "csv", "json")
+
+
+def report(
+    dirs: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            metavar="DIR",
+            help="Folders (walked) or log files: dskd run folders, worklog.txt, TYPE,TEACHER,STUDENT,T,W[,BETA].txt "
+            "(default: the runs dir).",
+        ),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, md, csv or json.")] = "table",
+    metric: Annotated[
+        str, typer.Option(help="best (max over epochs, as papers report) or last top-1; used by Δ and --paper.")
+    ] = "best",
+    paper: Annotated[
+        bool, typer.Option("--paper", help="The DSKD README's CIFAR-100 grids: pairs as columns, METHOD and + DSKD.")
+    ] = False,
+    curves: Annotated[
+        Path | None, typer.Option("--curves", help="Also draw test top-1 per epoch for each group into this PNG.")
+    ] = None,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", "-d", help="Dataset of legacy logs whose path does not say.")
+    ] = None,
+    teacher: Annotated[str | None, typer.Option(help="Teacher of legacy logs whose path does not say.")] = None,
+    student: Annotated[str | None, typer.Option(help="Student of legacy logs whose path does not say.")] = None,
+    method: Annotated[str | None, typer.Option(help="Method of legacy logs whose path does not say.")] = None,
+    variant: Annotated[
+        str | None, typer.Option(help="Variant (e.g. kd+sdd[1,2]+ls) of legacy logs whose path does not say.")
+    ] = None,
+) -> None:
+    """Report runs: n, mean ± std of best and last top-1 per (dataset, pair, method, variant), Δ vs the method."""
+    from dskd_core.config import Settings
+    from dskd_core.report import Hints, build_report, check_metric, group_curves, paper_grids
+
+    if fmt not in FORMATS:
+        raise UsageError(f"invalid --format '{fmt}': use {', '.join(FORMATS[:-1])} or {FORMATS[-1]}")
+    chosen = check_metric(metric)
+    if curves is not None and importlib.util.find_spec("matplotlib") is None:
+        raise DskdError("--curves needs matplotlib: pip install -e '.[plot]'")
+    hints = Hints(dataset=dataset, teacher=teacher, student=student, method=method, variant=variant)
+    result = build_report(dirs or [Settings().runs_dir], chosen, hints)
+    for path, why in result.skipped:
+        render.note(f"skipped {path}: {why}")
+    if paper:
+        render.report_paper(paper_grids(result), fmt)
+    else:
+        render.report_groups(result, fmt)
+    if curves is not None:
+        drawn = group_curves(result)
+        if not drawn:
+            raise UsageError("--curves: no complete run logged per-epoch accuracies; nothing to draw")
+        render.report_curves(drawn, curves)

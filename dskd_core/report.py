@@ -1,0 +1,1028 @@
+"""Reports: run records on disk → groups → mean ± std rows, paired Δ and the DSKD README grids.
+
+A pure function of files (design §2): :func:`discover` finds dskd run folders
+(``config.json``/``summary.json``/``log.jsonl``) and legacy logs — mdistiller/DSKD ``worklog.txt``
+epoch blocks and the logit-standardization repo's ``TYPE,TEACHER,STUDENT,BASE_TEMP,KD_WEIGHT[,BETA].txt``
+files — and :func:`build_report` groups them by (dataset, teacher, student, method, variant).
+Nothing here prints; ``dskd_cli/render.py`` turns the returned data into tables.
+
+Policy: a run that did not finish (status other than finished, fewer epochs than configured, a
+legacy log without its closing ``best_acc`` line) is never averaged: it is excluded from n, mean
+and std and listed under the group's ``excluded`` with a flag. A group whose complete runs
+disagree (mixed epoch counts or configs, a seed twice) is averaged over those runs but flagged
+inconsistent in every view (``ok`` false, a ``!`` in the grids).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from dskd_core.errors import UsageError
+
+Metric = Literal["best", "last"]
+METRICS: tuple[Metric, ...] = ("best", "last")
+UNKNOWN = "unknown"
+
+#: mdistiller/DSKD short model names (their ``verify_dict``) → the names dskd and the field use.
+MODEL_ALIASES = {
+    "res8x4": "resnet8x4",
+    "res32x4": "resnet32x4",
+    "res20": "resnet20",
+    "res32": "resnet32",
+    "res56": "resnet56",
+    "res110": "resnet110",
+    "res18": "ResNet18",
+    "res34": "ResNet34",
+    "res50": "ResNet50",
+    "shuv1": "ShuffleV1",
+    "shuv2": "ShuffleV2",
+    "mv1": "MobileNetV1",
+    "mv2": "MobileNetV2",
+    "wrn40_2": "wrn_40_2",
+    "wrn40_1": "wrn_40_1",
+    "wrn16_2": "wrn_16_2",
+}
+
+#: Distiller types of mdistiller, the LSKD, RLD and DSKD repositories (lower case, ``sdd_`` stripped).
+LEGACY_METHODS = frozenset(
+    {
+        "vanilla",
+        "kd",
+        "dkd",
+        "rld",
+        "mlkd",
+        "mlkd_noaug",
+        "at",
+        "crd",
+        "fitnet",
+        "reviewkd",
+        "nst",
+        "ofd",
+        "pkt",
+        "rkd",
+        "sp",
+        "vid",
+        "kdsvd",
+        "dot",
+        "ctkd",
+        "rc",
+        "swap",
+        "revision",
+    }
+)
+
+_LSKD_NAME = re.compile(
+    r"^(?P<type>[A-Za-z][A-Za-z0-9_]*),(?P<teacher>[^,]+),(?P<student>[^,]+),"
+    r"(?P<temp>\d+(?:\.\d+)?),(?P<weight>\d+(?:\.\d+)?)(?:,(?P<beta>\d+(?:\.\d+)?))?\.txt$"
+)
+_SDD_TAG = re.compile(r"sdd,\s*\[([\d,\s]+)\]")
+_VARIANT = re.compile(r"^(?P<method>[A-Za-z0-9_]+)(?:\+sdd\[(?P<scales>[\d,]+)\])?(?P<ls>\+ls)?$")
+_DATASET_PREFIXES = ("cifar100", "tiny_imagenet", "imagenet", "digits", "synthetic")
+_SKIP_DIRS = frozenset({"checkpoints", "train.events", "__pycache__"})
+#: Config keys that may differ between the seeds of one group (epochs gets its own flag).
+_CONFIG_IGNORED = frozenset({"seed", "teacher_ckpt", "epochs", "name", "deterministic"})
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Hints:
+    """What to assume for legacy logs whose path says nothing (CLI ``--dataset`` etc.); never overrides."""
+
+    dataset: str | None = None
+    teacher: str | None = None
+    student: str | None = None
+    method: str | None = None
+    variant: str | None = None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run, whatever wrote it: ``source`` is ``dskd``, ``mdistiller`` (worklog.txt) or ``lskd``."""
+
+    source: str
+    path: str
+    dataset: str
+    teacher: str | None
+    student: str
+    method: str
+    variant: str
+    seed: int | None
+    status: str  # finished | running | failed | interrupted | unfinished
+    epochs: int | None  # configured; None when the log does not say
+    epochs_done: int
+    best_acc: float | None
+    last_acc: float | None
+    curve: tuple[float, ...] = ()  # test top-1 per epoch, epoch 1 first
+    config: dict[str, Any] | None = None  # what must agree within a group (seed excluded)
+    error: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        """Finished, every configured epoch done, and a best accuracy to report."""
+        enough = self.epochs is None or self.epochs_done >= self.epochs
+        return self.status == "finished" and enough and self.best_acc is not None
+
+    @property
+    def metadata_known(self) -> bool:
+        return UNKNOWN not in (self.dataset, self.student, self.method, self.variant, self.teacher)
+
+    def incomplete_reason(self) -> str:
+        done = f"{self.epochs_done}/{self.epochs}" if self.epochs else f"{self.epochs_done}"
+        if self.source != "dskd" and self.status == "unfinished":
+            return f"no closing best_acc line ({done} epochs logged)"
+        reason = f"{self.status} after {done} epochs"
+        return f"{reason}: {self.error}" if self.error else reason
+
+    def metric(self, metric: Metric) -> float | None:
+        return self.best_acc if metric == "best" else self.last_acc
+
+    def as_dict(self, used: bool) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "source": self.source,
+            "seed": self.seed,
+            "status": self.status,
+            "epochs": self.epochs,
+            "epochs_done": self.epochs_done,
+            "best_acc": self.best_acc,
+            "last_acc": self.last_acc,
+            "used": used,
+        }
+
+
+@dataclass(frozen=True)
+class Discovery:
+    records: list[RunRecord]
+    skipped: list[tuple[str, str]]  # (path, why it was not read)
+
+
+def variant_name(method: str, scales: Sequence[int], stand: bool) -> str:
+    """The canonical variant name (``RunConfig.variant``): ``kd``, ``kd+sdd[1,2]``, ``kd+sdd[1,2]+ls``."""
+    name = method
+    if list(scales) not in ([], [1]):
+        name += "+sdd[" + ",".join(str(s) for s in scales) + "]"
+    return name + ("+ls" if stand else "")
+
+
+def parse_variant(variant: str) -> tuple[str, list[int], bool] | None:
+    """``kd+sdd[1,2]+ls`` → ("kd", [1, 2], True); None for names that are not canonical."""
+    match = _VARIANT.match(variant)
+    if match is None:
+        return None
+    scales = [int(s) for s in match["scales"].split(",")] if match["scales"] else [1]
+    return match["method"], scales, bool(match["ls"])
+
+
+def is_dskd_variant(variant: str) -> bool:
+    """SDD (more than the global scale) and logit standardization together: the README's "Ours"."""
+    parsed = parse_variant(variant)
+    return parsed is not None and parsed[1] != [1] and parsed[2]
+
+
+def model_name(short: str) -> str:
+    """mdistiller/DSKD short names (``res32x4``, ``shuv2``, ``*_sdd``) → model names."""
+    name = short.strip().removesuffix("_sdd")
+    return MODEL_ALIASES.get(name, name)
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def discover(paths: Sequence[Path], hints: Hints | None = None) -> Discovery:
+    """Every run under ``paths`` (folders are walked; files are read as logs), in path order."""
+    hints = hints or Hints()
+    records: list[RunRecord] = []
+    skipped: list[tuple[str, str]] = []
+    seen: set[Path] = set()
+    for root in paths:
+        if not root.exists():
+            raise UsageError(f"{root} not found: pass folders holding dskd runs or legacy logs")
+        for kind, path in _candidates(root):
+            key = path.resolve()
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                record = _read(kind, path, hints)
+            except (OSError, ValueError) as err:
+                skipped.append((str(path), f"unreadable: {err}"))
+                continue
+            if record is None:
+                why = "no method/student in summary.json or config.json" if kind == "dskd" else "no epoch blocks"
+                skipped.append((str(path), why))
+            else:
+                records.append(record)
+    return Discovery(records, skipped)
+
+
+def _candidates(root: Path) -> Iterator[tuple[str, Path]]:
+    """("dskd", run folder) | ("worklog", file) | ("lskd", file), walking folders in sorted order."""
+    if root.is_file():
+        if root.name in ("summary.json", "config.json", "log.jsonl"):
+            yield "dskd", root.parent
+        elif root.name == "worklog.txt":
+            yield "worklog", root
+        elif _LSKD_NAME.match(root.name):
+            yield "lskd", root
+        return
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
+        here = Path(folder)
+        if "summary.json" in files or ("config.json" in files and "log.jsonl" in files):
+            dirs[:] = []  # a run folder holds nothing else to report
+            yield "dskd", here
+            continue
+        for name in sorted(files):
+            if name == "worklog.txt":
+                yield "worklog", here / name
+            elif _LSKD_NAME.match(name):
+                yield "lskd", here / name
+
+
+def _read(kind: str, path: Path, hints: Hints) -> RunRecord | None:
+    if kind == "dskd":
+        return read_dskd_run(path)
+    if kind == "lskd":
+        return read_lskd_log(path)
+    return read_worklog(path, hints)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    value = json.loads(path.read_text())
+    return value if isinstance(value, dict) else {}
+
+
+def read_jsonl_curve(path: Path) -> tuple[list[float], bool]:
+    """Test top-1 per epoch from ``log.jsonl`` (the last entry of an epoch wins) and whether it ended."""
+    by_epoch: dict[int, float] = {}
+    ended = False
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a kill
+        if event.get("event") == "epoch" and "test_acc" in event:
+            by_epoch[int(event["epoch"])] = float(event["test_acc"])
+        elif event.get("event") == "end":
+            ended = True
+    return [by_epoch[e] for e in sorted(by_epoch)], ended
+
+
+def _dskd_layout(run_dir: Path) -> dict[str, Any]:
+    """``<dataset>/<teacher>-<student>/<variant>/seed<k>`` read back from the path, for what the files lack."""
+    parts = run_dir.parts
+    if len(parts) < 4 or not re.fullmatch(r"seed\d+", parts[-1]):
+        return {}
+    teacher, sep, student = parts[-3].partition("-")
+    meta: dict[str, Any] = {"seed": int(parts[-1][4:]), "dataset": parts[-4]}
+    meta |= {"teacher": teacher, "student": student} if sep else {"teacher": None, "student": teacher}
+    parsed = parse_variant(parts[-2])
+    if parsed is not None:
+        meta |= {"method": parsed[0], "variant": parts[-2]}
+    return meta
+
+
+def _dskd_progress(summary: dict[str, Any], curve: list[float], ended: bool, epochs: int | None) -> tuple[str, int]:
+    """(status, epochs done): the summary's, else what the log says."""
+    done = _int_or_none(summary.get("epochs_done"))
+    if done is None:
+        done = len(curve) or (epochs or 0 if summary.get("best_acc") is not None else 0)
+    status = summary.get("status")
+    if not status:
+        status = "finished" if ended or (epochs is not None and 0 < epochs <= done) else "running"
+    return str(status), done
+
+
+def read_dskd_run(run_dir: Path) -> RunRecord | None:
+    """A dskd run folder: ``summary.json`` first, then ``config.json``, ``log.jsonl`` and the folder names."""
+    summary = _read_json(run_dir / "summary.json")
+    config = _read_json(run_dir / "config.json")
+    curve, ended = read_jsonl_curve(run_dir / "log.jsonl")
+    info = {**_dskd_layout(run_dir), **config, **{k: v for k, v in summary.items() if v is not None}}
+    if "method" not in info or "student" not in info:
+        return None
+    method = str(info["method"])
+    scales, stand = config.get("scales", [1]), bool(config.get("stand"))
+    variant = str(summary.get("variant") or (variant_name(method, scales, stand) if config else info.get("variant")))
+    epochs = _int_or_none(info.get("epochs"))
+    status, epochs_done = _dskd_progress(summary, curve, ended, epochs)
+    best = summary.get("best_acc") if epochs_done > 0 else None
+    last = summary.get("last_acc")
+    return RunRecord(
+        source="dskd",
+        path=str(run_dir),
+        dataset=str(info.get("dataset", UNKNOWN)),
+        teacher=info.get("teacher"),
+        student=str(info["student"]),
+        method=method,
+        variant=variant,
+        seed=_int_or_none(info.get("seed")),
+        status=status,
+        epochs=epochs,
+        epochs_done=epochs_done,
+        best_acc=float(best) if best is not None else (max(curve) if curve else None),
+        last_acc=float(last) if last is not None else (curve[-1] if curve else None),
+        curve=tuple(curve),
+        config={k: v for k, v in config.items() if k not in _CONFIG_IGNORED} or None,
+        error=summary.get("error"),
+    )
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class Worklog:
+    """The numbers of an mdistiller-format log: per-epoch ``test_acc`` and the closing ``best_acc``."""
+
+    test_acc: list[float]
+    best_acc: float | None
+
+
+def parse_worklog(text: str) -> Worklog:
+    """Epoch blocks (``epoch: N`` … ``test_acc: X``) between dashed lines, then ``best_acc<TAB>X``.
+
+    A resumed mdistiller run appends blocks again from the resumed epoch: the last block of an
+    epoch wins.
+    """
+    by_epoch: dict[int, float] = {}
+    epoch: int | None = None
+    best: float | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("best_acc"):
+            best = float(line.split()[-1])
+            continue
+        key, sep, value = line.partition(":")
+        if not sep:
+            continue
+        if key.strip() == "epoch":
+            epoch = int(value)
+        elif key.strip() == "test_acc" and epoch is not None:
+            by_epoch[epoch] = float(value)
+    return Worklog([by_epoch[e] for e in sorted(by_epoch)], best)
+
+
+def _legacy_record(source: str, path: Path, log: Worklog, meta: dict[str, Any]) -> RunRecord | None:
+    if not log.test_acc:
+        return None
+    epochs = meta.get("epochs")
+    finished = log.best_acc is not None
+    return RunRecord(
+        source=source,
+        path=str(path),
+        dataset=meta["dataset"],
+        teacher=meta["teacher"],
+        student=meta["student"],
+        method=meta["method"],
+        variant=meta["variant"],
+        seed=meta.get("seed"),
+        status="finished" if finished else "unfinished",
+        epochs=epochs if epochs is not None else (len(log.test_acc) if finished else None),
+        epochs_done=len(log.test_acc),
+        best_acc=log.best_acc if finished else max(log.test_acc),
+        last_acc=log.test_acc[-1],
+        curve=tuple(log.test_acc),
+        config=meta.get("config"),
+    )
+
+
+def read_lskd_log(path: Path) -> RunRecord | None:
+    """``TYPE,TEACHER,STUDENT,BASE_TEMP,KD_WEIGHT[,BETA].txt``: the LSKD repo's CIFAR-100 +LS runs."""
+    match = _LSKD_NAME.match(path.name)
+    if match is None:
+        return None
+    method = match["type"].lower()
+    config = {"base_temp": float(match["temp"]), "kd_weight": float(match["weight"])}
+    if match["beta"]:
+        config["beta"] = float(match["beta"])
+    meta = {
+        "dataset": "cifar100",
+        "teacher": model_name(match["teacher"]),
+        "student": model_name(match["student"]),
+        "method": method,
+        "variant": variant_name(method, [1], stand=True),
+        "seed": _seed_from_path(path),
+        "config": config,
+    }
+    return _legacy_record("lskd", path, parse_worklog(path.read_text(errors="replace")), meta)
+
+
+def read_worklog(path: Path, hints: Hints) -> RunRecord | None:
+    """An mdistiller/DSKD ``worklog.txt``; what ran comes from ``config.txt``, the path, or ``hints``."""
+    meta = _worklog_meta(path, hints)
+    return _legacy_record("mdistiller", path, parse_worklog(path.read_text(errors="replace")), meta)
+
+
+def parse_yacs_dump(text: str) -> dict[str, str]:
+    """A yacs ``config.txt`` (nested ``KEY: value`` YAML) flattened to ``{"SOLVER.EPOCHS": "240"}``."""
+    out: dict[str, str] = {}
+    stack: list[tuple[int, str]] = []
+    for raw in text.splitlines():
+        if not raw.strip() or raw.lstrip().startswith(("#", "-")):
+            continue
+        indent = len(raw) - len(raw.lstrip())
+        key, sep, value = raw.strip().partition(":")
+        if not sep:
+            continue
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        dotted = ".".join([k for _, k in stack] + [key.strip()])
+        if value.strip():
+            out[dotted] = value.strip().strip("'\"")
+        else:
+            stack.append((indent, key.strip()))
+    return out
+
+
+def _seed_from_path(path: Path) -> int | None:
+    for part in reversed(path.parts):
+        match = re.fullmatch(r"seed[_-]?(\d+)", part)
+        if match:
+            return int(match[1])
+    return None
+
+
+def _tags_meta(method_type: str, teacher: str, student: str, rest: str) -> dict[str, Any]:
+    """A run named by mdistiller/DSKD tags: method type (``sdd_kd``), models and the remaining tags."""
+    method = method_type.lower().removeprefix("sdd_")
+    sdd = _SDD_TAG.search(rest)
+    scales = [int(s) for s in re.findall(r"\d+", sdd[1])] if sdd else [1]
+    stand = "stand" in re.split(r"[,/]", rest)
+    return {
+        "teacher": None if method == "vanilla" else model_name(teacher),
+        "student": model_name(student),
+        "method": method,
+        "variant": variant_name(method, scales, stand),
+    }
+
+
+def _path_meta(parts: Sequence[str]) -> dict[str, Any] | None:
+    """DSKD's ``<t>,<s>/<method>/[stand/]<tags>`` or mdistiller's ``<method>,<t>,<s>[,tags]``, deepest first."""
+    for i in range(len(parts) - 1, -1, -1):
+        fields = parts[i].split(",")
+        nxt = parts[i + 1].lower() if i + 1 < len(parts) else ""
+        if len(fields) == 2 and all(fields) and nxt.removeprefix("sdd_") in LEGACY_METHODS:
+            return _tags_meta(nxt, fields[0], fields[1], "/".join(parts[i + 2 :]))
+        if len(fields) >= 3 and fields[0].lower().removeprefix("sdd_") in LEGACY_METHODS and fields[1] and fields[2]:
+            return _tags_meta(fields[0], fields[1], fields[2], ",".join(fields[3:]))
+    return None
+
+
+def _dataset_from_parts(parts: Sequence[str]) -> str | None:
+    for part in reversed(parts):
+        low = part.lower()
+        for prefix in _DATASET_PREFIXES:
+            if low.startswith(prefix):
+                return prefix
+    return None
+
+
+def _config_txt_meta(path: Path) -> dict[str, Any]:
+    """What a DSKD/RLD ``config.txt`` next to the worklog says (dataset, epochs, tags, models)."""
+    cfg_path = path.parent / "config.txt"
+    if not cfg_path.exists():
+        return {}
+    cfg = parse_yacs_dump(cfg_path.read_text(errors="replace"))
+    meta: dict[str, Any] = {}
+    if "DATASET.TYPE" in cfg:
+        meta["dataset"] = cfg["DATASET.TYPE"].lower()
+    if "SOLVER.EPOCHS" in cfg:
+        meta["epochs"] = _int_or_none(cfg["SOLVER.EPOCHS"])
+    kind, teacher, student = (cfg.get(f"DISTILLER.{k}") for k in ("TYPE", "TEACHER", "STUDENT"))
+    if kind and student:
+        tag = cfg.get("EXPERIMENT.TAG", "")
+        rest = ",".join(tag.split(",")[3:])
+        if cfg.get("EXPERIMENT.LOGIT_STAND", "").lower() == "true" and "stand" not in rest.split(","):
+            rest += ",stand"
+        kind = "vanilla" if kind.upper() == "NONE" else kind
+        meta.update(_tags_meta(kind, teacher or "", student, rest))
+    return meta
+
+
+def _worklog_meta(path: Path, hints: Hints) -> dict[str, Any]:
+    """config.txt > path conventions > hints > unknown; conventions imply mdistiller's default cifar100."""
+    parts = path.resolve().parent.parts
+    meta = _path_meta(parts) or {}
+    meta.update(_config_txt_meta(path))
+    follows_convention = "method" in meta
+    dataset = meta.get("dataset") or _dataset_from_parts(parts) or hints.dataset
+    meta["dataset"] = dataset or ("cifar100" if follows_convention else UNKNOWN)
+    meta.setdefault("teacher", hints.teacher or UNKNOWN)
+    meta.setdefault("student", hints.student or UNKNOWN)
+    meta.setdefault("method", hints.method or UNKNOWN)
+    meta.setdefault("variant", hints.variant or meta["method"])
+    meta["seed"] = _seed_from_path(path)
+    return meta
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+@dataclass(frozen=True)
+class Stat:
+    """n, mean and sample standard deviation (n − 1; None below two values)."""
+
+    n: int
+    mean: float | None
+    std: float | None
+    min: float | None
+    max: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean, "std": self.std, "min": self.min, "max": self.max}
+
+
+def summarize(values: Sequence[float]) -> Stat:
+    """Mean and sample std (Bessel's n − 1, as papers report "mean ± std over seeds")."""
+    n = len(values)
+    if n == 0:
+        return Stat(0, None, None, None, None)
+    mean = math.fsum(values) / n
+    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else None
+    return Stat(n, mean, std, min(values), max(values))
+
+
+# --------------------------------------------------------------------------- groups
+
+GroupKey = tuple[str, str | None, str, str, str]  # dataset, teacher, student, method, variant
+
+
+@dataclass(frozen=True)
+class Group:
+    """The runs of one (dataset, teacher, student, method, variant), aggregated."""
+
+    dataset: str
+    teacher: str | None
+    student: str
+    method: str
+    variant: str
+    runs: list[RunRecord]
+    used: list[RunRecord]
+    flags: list[str] = field(default_factory=list)  # problems: excluded runs, inconsistencies
+    notes: list[str] = field(default_factory=list)  # information that is not a problem
+    best: Stat = field(default_factory=lambda: summarize([]))
+    last: Stat = field(default_factory=lambda: summarize([]))
+    epochs: int | None = None
+
+    @property
+    def key(self) -> GroupKey:
+        return (self.dataset, self.teacher, self.student, self.method, self.variant)
+
+    @property
+    def n(self) -> int:
+        return len(self.used)
+
+    @property
+    def ok(self) -> bool:
+        return not self.flags
+
+    @property
+    def metadata_known(self) -> bool:
+        return self.runs[0].metadata_known
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted(r.seed for r in self.used if r.seed is not None)
+
+    @property
+    def excluded(self) -> list[RunRecord]:
+        return [r for r in self.runs if r not in self.used]
+
+    def stat(self, metric: Metric) -> Stat:
+        return self.best if metric == "best" else self.last
+
+    def by_seed(self, metric: Metric) -> dict[int, float]:
+        """Seed → value of the used runs that have a seed (legacy logs have none); empty when a seed repeats."""
+        seeds = self.seeds
+        if len(set(seeds)) != len(seeds):
+            return {}
+        return {r.seed: v for r in self.used if r.seed is not None and (v := r.metric(metric)) is not None}
+
+    def as_dict(self, metric: Metric) -> dict[str, Any]:
+        chosen = self.stat(metric)
+        return {
+            "dataset": self.dataset,
+            "teacher": self.teacher,
+            "student": self.student,
+            "method": self.method,
+            "variant": self.variant,
+            "n": self.n,
+            "seeds": self.seeds,
+            "mean": chosen.mean,
+            "std": chosen.std,
+            "best": self.best.as_dict(),
+            "last": self.last.as_dict(),
+            "epochs": self.epochs,
+            "ok": self.ok,
+            "flags": self.flags,
+            "notes": self.notes,
+            "excluded": [{"path": r.path, "reason": r.incomplete_reason()} for r in self.excluded],
+            "runs": [r.as_dict(used=r in self.used) for r in self.runs],
+        }
+
+
+def _group_key(record: RunRecord) -> tuple[Any, ...]:
+    key: tuple[Any, ...] = (record.dataset, record.teacher, record.student, record.method, record.variant)
+    # Runs whose identity is unknown are never pooled with each other: one group per log.
+    return key if record.metadata_known else (*key, record.path)
+
+
+def _variant_sort(variant: str) -> tuple[Any, ...]:
+    parsed = parse_variant(variant)
+    if parsed is None:
+        return (1, variant)
+    return (0, len(parsed[1]), parsed[1], parsed[2])
+
+
+def _sort_key(group: Group) -> tuple[Any, ...]:
+    return (group.dataset, group.teacher or "", group.student, group.method, _variant_sort(group.variant))
+
+
+def _consistency_flags(used: Sequence[RunRecord]) -> list[str]:
+    flags = []
+    epochs = sorted({r.epochs if r.epochs is not None else r.epochs_done for r in used})
+    if len(epochs) > 1:
+        flags.append("inconsistent: mixed epochs " + ", ".join(map(str, epochs)))
+    for source in sorted({r.source for r in used}):
+        configs = [r.config for r in used if r.source == source and r.config is not None]
+        differing = sorted({k for c in configs for k in c if any(o.get(k) != c.get(k) for o in configs)})
+        if differing:
+            flags.append(f"inconsistent: mixed configs ({', '.join(differing)} differ)")
+    seeds = [r.seed for r in used if r.seed is not None]
+    for seed in sorted({s for s in seeds if seeds.count(s) > 1}):
+        flags.append(f"inconsistent: seed {seed} appears {seeds.count(seed)} times")
+    return flags
+
+
+def make_group(runs: Sequence[RunRecord]) -> Group:
+    """Aggregate the runs of one group: incomplete runs are excluded and flagged, never averaged."""
+    first = runs[0]
+    used = [r for r in runs if r.complete]
+    flags = []
+    excluded = len(runs) - len(used)
+    if excluded:
+        flags.append(f"incomplete: {excluded} run{'s' if excluded > 1 else ''} excluded")
+    flags += _consistency_flags(used)
+    if not first.metadata_known:
+        flags.append("unknown metadata: pass --dataset/--teacher/--student/--method for this log")
+    notes = []
+    sources = sorted({r.source for r in used})
+    if len(sources) > 1:
+        notes.append("sources: " + ", ".join(sources))
+    epochs = {r.epochs if r.epochs is not None else r.epochs_done for r in used}
+    return Group(
+        dataset=first.dataset,
+        teacher=first.teacher,
+        student=first.student,
+        method=first.method,
+        variant=first.variant,
+        runs=list(runs),
+        used=used,
+        flags=flags,
+        notes=notes,
+        best=summarize([r.best_acc for r in used if r.best_acc is not None]),
+        last=summarize([r.last_acc for r in used if r.last_acc is not None]),
+        epochs=epochs.pop() if len(epochs) == 1 else None,
+    )
+
+
+def group_records(records: Iterable[RunRecord]) -> list[Group]:
+    """Groups by (dataset, teacher, student, method, variant), in a stable, readable order."""
+    buckets: dict[tuple[Any, ...], list[RunRecord]] = {}
+    for record in records:
+        buckets.setdefault(_group_key(record), []).append(record)
+    groups = [
+        make_group(sorted(runs, key=lambda r: (r.seed is None, r.seed or 0, r.path))) for runs in buckets.values()
+    ]
+    return sorted(groups, key=_sort_key)
+
+
+# --------------------------------------------------------------------------- paired Δ
+
+
+@dataclass(frozen=True)
+class Delta:
+    """``variant`` − ``base`` (its method without SDD or LS) on one pair: means, and per seed when seeds match."""
+
+    base: Group
+    other: Group
+    metric: Metric
+    diff: float | None  # difference of the means
+    paired: Stat  # per-seed differences over the seeds both groups hold
+    paired_seeds: list[int]
+
+    @property
+    def dskd(self) -> bool:
+        return is_dskd_variant(self.other.variant)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.base.dataset,
+            "teacher": self.base.teacher,
+            "student": self.base.student,
+            "method": self.base.method,
+            "base_variant": self.base.variant,
+            "variant": self.other.variant,
+            "dskd": self.dskd,
+            "metric": self.metric,
+            "base_mean": self.base.stat(self.metric).mean,
+            "variant_mean": self.other.stat(self.metric).mean,
+            "diff": self.diff,
+            "paired": None
+            if not self.paired_seeds
+            else {"n": self.paired.n, "mean": self.paired.mean, "std": self.paired.std, "seeds": self.paired_seeds},
+            "ok": self.base.ok and self.other.ok,
+        }
+
+
+def paired_delta(base: Group, other: Group, metric: Metric) -> Delta:
+    """Difference of means, plus the mean ± std of per-seed differences over the shared seeds."""
+    b, o = base.stat(metric).mean, other.stat(metric).mean
+    base_seeds, other_seeds = base.by_seed(metric), other.by_seed(metric)
+    shared = sorted(set(base_seeds) & set(other_seeds))
+    return Delta(
+        base=base,
+        other=other,
+        metric=metric,
+        diff=None if b is None or o is None else o - b,
+        paired=summarize([other_seeds[s] - base_seeds[s] for s in shared]),
+        paired_seeds=shared,
+    )
+
+
+def deltas(groups: Sequence[Group], metric: Metric) -> list[Delta]:
+    """Every variant against its plain method on the same dataset and pair (``kd+sdd[1,2]+ls`` vs ``kd``)."""
+    plain = {g.key: g for g in groups if g.variant == g.method}
+    out = []
+    for group in groups:
+        base = plain.get((group.dataset, group.teacher, group.student, group.method, group.method))
+        if base is not None and base is not group and group.metadata_known:
+            out.append(paired_delta(base, group, metric))
+    return out
+
+
+# --------------------------------------------------------------------------- the report
+
+
+@dataclass(frozen=True)
+class Report:
+    metric: Metric
+    groups: list[Group]
+    deltas: list[Delta]
+    skipped: list[tuple[str, str]]
+
+    def delta_for(self, group: Group) -> Delta | None:
+        return next((d for d in self.deltas if d.other is group), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``--format json`` document."""
+        return {
+            "metric": self.metric,
+            "groups": [g.as_dict(self.metric) for g in self.groups],
+            "deltas": [d.as_dict() for d in self.deltas],
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+        }
+
+
+def check_metric(metric: str) -> Metric:
+    if metric not in METRICS:
+        raise UsageError(f"invalid --metric '{metric}': use best or last")
+    return cast(Metric, metric)
+
+
+def build_report(paths: Sequence[Path], metric: str = "best", hints: Hints | None = None) -> Report:
+    """Discover, group and aggregate; a folder with nothing reportable is a usage error."""
+    chosen = check_metric(metric)
+    found = discover(paths, hints)
+    if not found.records:
+        where = ", ".join(str(p) for p in paths)
+        raise UsageError(
+            f"no runs found under {where}: point report at dskd run folders (runs/...) or legacy logs "
+            "(worklog.txt, TYPE,TEACHER,STUDENT,BASE_TEMP,KD_WEIGHT.txt)"
+        )
+    groups = group_records(found.records)
+    return Report(chosen, groups, deltas(groups, chosen), found.skipped)
+
+
+# --------------------------------------------------------------------------- the DSKD README grids
+
+PAPER_DATASET = "cifar100"
+#: The DSKD README's result tables: (name, title, columns as (teacher, student, teacher label, student label)).
+PAPER_TABLES: tuple[tuple[str, str, tuple[tuple[str, str, str, str], ...]], ...] = (
+    (
+        "homogeneous",
+        "Teacher and student have identical structures",
+        (
+            ("resnet32x4", "resnet8x4", "ResNet32x4", "ResNet8x4"),
+            ("vgg13", "vgg8", "VGG13", "VGG8"),
+            ("wrn_40_2", "wrn_40_1", "WRN-40-2", "WRN-40-1"),
+            ("wrn_40_2", "wrn_16_2", "WRN-40-2", "WRN-16-2"),
+            ("resnet56", "resnet20", "ResNet56", "ResNet20"),
+            ("resnet110", "resnet32", "ResNet110", "ResNet32"),
+            ("resnet110", "resnet20", "ResNet110", "ResNet20"),
+        ),
+    ),
+    (
+        "heterogeneous",
+        "Teacher and student have distinct structures",
+        (
+            ("resnet32x4", "ShuffleV2", "ResNet32x4", "ShuffleNet-V2"),
+            ("resnet32x4", "wrn_16_2", "ResNet32x4", "WRN-16-2"),
+            ("resnet32x4", "wrn_40_2", "ResNet32x4", "WRN-40-2"),
+            ("wrn_40_2", "resnet8x4", "WRN-40-2", "ResNet8x4"),
+            ("wrn_40_2", "MobileNetV2", "WRN-40-2", "MobileNet-V2"),
+            ("vgg13", "MobileNetV2", "VGG13", "MobileNet-V2"),
+            ("ResNet50", "MobileNetV2", "ResNet50", "MobileNet-V2"),
+        ),
+    ),
+)
+PAPER_METHODS = (("kd", "KD"), ("dkd", "DKD"), ("rld", "RLD"))
+
+
+@dataclass(frozen=True)
+class PaperCell:
+    group: Group
+    metric: Metric
+    best_in_column: bool = False
+
+    @property
+    def stat(self) -> Stat:
+        return self.group.stat(self.metric)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "variant": self.group.variant,
+            "n": self.stat.n,
+            "mean": self.stat.mean,
+            "std": self.stat.std,
+            "best_in_column": self.best_in_column,
+            "ok": self.group.ok,
+            "flags": self.group.flags,
+        }
+
+
+@dataclass(frozen=True)
+class PaperRow:
+    label: str  # "KD" or "KD + DSKD"
+    method: str
+    dskd: bool
+    cells: list[PaperCell | None]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "method": self.method,
+            "dskd": self.dskd,
+            "cells": [c.as_dict() if c else None for c in self.cells],
+        }
+
+
+@dataclass(frozen=True)
+class PaperTable:
+    name: str
+    title: str
+    columns: list[tuple[str, str, str, str]]
+    rows: list[PaperRow]
+    deltas: dict[str, list[Delta | None]]  # method → per column METHOD + DSKD − METHOD
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "columns": [{"teacher": t, "student": s, "label": f"{tl}/{sl}"} for t, s, tl, sl in self.columns],
+            "rows": [r.as_dict() for r in self.rows],
+            "deltas": [
+                {"method": m, "cells": [d.as_dict() if d else None for d in cells]} for m, cells in self.deltas.items()
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class Paper:
+    metric: Metric
+    tables: list[PaperTable]
+    notes: list[str]
+
+    @property
+    def empty(self) -> bool:
+        return all(c is None or c.stat.mean is None for t in self.tables for r in t.rows for c in r.cells)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "tables": [t.as_dict() for t in self.tables], "notes": self.notes}
+
+
+def recommended_scales(method: str, teacher: str, student: str, structure: str) -> list[int]:
+    """The preset's SDD scales (the README: [1,2] homogeneous, [1,2,4] heterogeneous)."""
+    from dskd_core.presets import find_preset
+
+    preset = find_preset(method, teacher, student, PAPER_DATASET)
+    if preset is not None:
+        return list(preset.sdd_scales)
+    return [1, 2] if structure == "homogeneous" else [1, 2, 4]
+
+
+def pick_dskd_group(candidates: Sequence[Group], recommended: Sequence[int]) -> tuple[Group | None, str | None]:
+    """Among SDD+LS groups of one pair, the recommended scales, else the one with most runs; and a note."""
+    if not candidates:
+        return None, None
+    want = variant_name(candidates[0].method, recommended, stand=True)
+    chosen = next((g for g in candidates if g.variant == want and g.n > 0), None)
+    if chosen is None:
+        chosen = max(candidates, key=lambda g: (g.n, -candidates.index(g)))
+    if len(candidates) == 1 and chosen.variant == want:
+        return chosen, None
+    others = [g.variant for g in candidates if g is not chosen]
+    why = "the preset's scales" if chosen.variant == want else f"the preset's {want} has no complete runs"
+    also = f"; also found {', '.join(others)}" if others else ""
+    return chosen, f"{chosen.variant} ({why}{also})"
+
+
+def _bold_best(cells: list[PaperCell | None]) -> list[PaperCell | None]:
+    means = [c.stat.mean for c in cells if c is not None and c.stat.mean is not None]
+    top = max(means) if means else None
+    return [None if c is None else replace(c, best_in_column=top is not None and c.stat.mean == top) for c in cells]
+
+
+def _paper_table(
+    name: str, title: str, columns: Sequence[tuple[str, str, str, str]], report: Report, notes: list[str]
+) -> PaperTable:
+    index = {g.key: g for g in report.groups if g.dataset == PAPER_DATASET}
+    grid: dict[tuple[str, bool], list[PaperCell | None]] = {}
+    delta_cells: dict[str, list[Delta | None]] = {}
+    for method, label in PAPER_METHODS:
+        plain_cells: list[PaperCell | None] = []
+        dskd_cells: list[PaperCell | None] = []
+        delta_cells[method] = []
+        for teacher, student, t_label, s_label in columns:
+            plain = index.get((PAPER_DATASET, teacher, student, method, method))
+            candidates = [
+                g for key, g in index.items() if key[1:4] == (teacher, student, method) and is_dskd_variant(g.variant)
+            ]
+            ours, note = pick_dskd_group(candidates, recommended_scales(method, teacher, student, name))
+            if note:
+                notes.append(f"{label} + DSKD, {t_label}/{s_label}: {note}")
+            plain_cells.append(PaperCell(plain, report.metric) if plain else None)
+            dskd_cells.append(PaperCell(ours, report.metric) if ours else None)
+            delta = None
+            if plain is not None and ours is not None and plain.n and ours.n:
+                delta = paired_delta(plain, ours, report.metric)
+            delta_cells[method].append(delta)
+        grid[(method, False)], grid[(method, True)] = plain_cells, dskd_cells
+    columns_best = list(zip(*grid.values(), strict=True))
+    bolded = [_bold_best(list(col)) for col in columns_best]
+    rows = []
+    for r, (method, dskd) in enumerate(grid):
+        label = dict(PAPER_METHODS)[method] + (" + DSKD" if dskd else "")
+        rows.append(PaperRow(label, method, dskd, [col[r] for col in bolded]))
+    return PaperTable(name, title, list(columns), rows, delta_cells)
+
+
+def paper_grids(report: Report) -> Paper:
+    """The DSKD README's two CIFAR-100 grids from whatever runs exist (rows METHOD and METHOD + DSKD)."""
+    notes: list[str] = []
+    tables = [_paper_table(name, title, columns, report, notes) for name, title, columns in PAPER_TABLES]
+    return Paper(report.metric, tables, notes)
+
+
+# --------------------------------------------------------------------------- curves
+
+
+@dataclass(frozen=True)
+class Curve:
+    """The mean test top-1 per epoch over a group's complete runs (truncated to the shortest)."""
+
+    label: str
+    epochs: list[int]
+    mean: list[float]
+    n: int
+
+
+def group_curves(report: Report) -> list[Curve]:
+    """One curve per group with complete runs that logged their epochs."""
+    out = []
+    for group in report.groups:
+        curves = [r.curve for r in group.used if r.curve]
+        if not curves:
+            continue
+        length = min(len(c) for c in curves)
+        mean = [math.fsum(c[i] for c in curves) / len(curves) for i in range(length)]
+        pair = f"{group.teacher}→{group.student}" if group.teacher else group.student
+        label = f"{group.variant} {pair} ({group.dataset}, n={len(curves)})"
+        out.append(Curve(label, list(range(1, length + 1)), mean, len(curves)))
+    return out
