@@ -9,6 +9,7 @@ scalar state as JSON in the safetensors metadata). Nothing dskd writes is ever u
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
 import json
 import os
@@ -23,64 +24,125 @@ from safetensors.torch import load as st_load_bytes
 from safetensors.torch import save as st_save_bytes
 from torch import Tensor, nn
 
-from dskd_core.errors import CheckpointError
+from dskd_core.errors import CheckpointError, StorageError
 
 STUDENT_FORMAT = "dskd-student/1"
 TRAIN_STATE_FORMAT = "dskd-train-state/1"
+MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit on the JSON header
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, rename over ``path``, fsync the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def atomic_write_bytes(path: Path, data: bytes, *, keep_previous: Path | None = None) -> None:
+    """Write to a temp file in the same folder, fsync, rename over ``path``, fsync the folder.
+
+    With ``keep_previous`` the file being replaced is first renamed there, so a reader finds
+    either the new file or (after a kill between the two renames) the previous one. Any OS
+    error becomes a one-line :class:`StorageError`; the previous file is left as it was.
+    """
+    tmp: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the mode open() would
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        if keep_previous is not None and path.exists():
+            os.replace(path, keep_previous)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
+        tmp = None
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as err:
+        raise StorageError(
+            f"could not write {path} ({err.strerror or err}): free disk space or choose another --runs-dir; "
+            "the previous file is intact"
+        ) from None
     finally:
-        os.close(dir_fd)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def save_tensors(path: Path, tensors: Mapping[str, Tensor], metadata: Mapping[str, str]) -> None:
-    """Save tensors (moved to CPU, made contiguous) with string metadata, atomically."""
+def _data_section(raw: bytes) -> tuple[dict[str, Any], bytes]:
+    header_len = int.from_bytes(raw[:8], "little")
+    return json.loads(raw[8 : 8 + header_len]), raw[8 + header_len :]
+
+
+def _with_digest(raw: bytes) -> bytes:
+    """Put the SHA-256 of the data section into the header metadata (offsets are data-relative)."""
+    header, data = _data_section(raw)
+    header.setdefault("__metadata__", {})["digest"] = "sha256:" + hashlib.sha256(data).hexdigest()
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # keep the data section 8-byte aligned
+    return len(text).to_bytes(8, "little") + text + data
+
+
+def save_tensors(
+    path: Path, tensors: Mapping[str, Tensor], metadata: Mapping[str, str], *, keep_previous: Path | None = None
+) -> None:
+    """Save tensors (moved to CPU, made contiguous) with string metadata and a digest, atomically."""
     flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    atomic_write_bytes(path, st_save_bytes(flat, metadata=dict(metadata)))
+    atomic_write_bytes(path, _with_digest(st_save_bytes(flat, metadata=dict(metadata))), keep_previous=keep_previous)
 
 
 def load_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
-    """Read a safetensors file: ``(tensors, metadata)``; a one-line error when it is not one."""
+    """Read and verify a safetensors file: ``(tensors, metadata)``; a one-line error when it is not one.
+
+    Files dskd wrote carry a digest of their data section, checked here, so a truncated or
+    corrupted checkpoint is refused rather than loaded.
+    """
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {path} not found: check the path") from None
     except IsADirectoryError:
         raise CheckpointError(f"{path} is a folder, not a checkpoint file") from None
+    header_len = int.from_bytes(raw[:8], "little") if len(raw) >= 8 else -1
+    if not 0 < header_len <= len(raw) - 8:
+        raise CheckpointError(f"{path} is not a readable safetensors file (bad header length): re-create it")
     try:
         tensors = st_load_bytes(raw)
-        header_len = int.from_bytes(raw[:8], "little")
-        header = json.loads(raw[8 : 8 + header_len])
-    except (SafetensorError, ValueError, UnicodeDecodeError) as err:
+        header, data = _data_section(raw)
+    except (SafetensorError, ValueError, UnicodeDecodeError, MemoryError) as err:
         raise CheckpointError(f"{path} is not a readable safetensors file ({err}): re-create it") from None
-    return tensors, dict(header.get("__metadata__") or {})
+    metadata = dict(header.get("__metadata__") or {})
+    digest = metadata.get("digest")
+    if digest is not None and digest != "sha256:" + hashlib.sha256(data).hexdigest():
+        raise CheckpointError(f"{path} fails verification (digest mismatch): the file is corrupted")
+    return tensors, metadata
 
 
-def save_student(path: Path, model: nn.Module, *, arch: str, num_classes: int, extra: Mapping[str, Any]) -> None:
-    """Student-only weights: exactly ``model.state_dict()``; arch and provenance in the metadata."""
+def read_metadata(path: Path) -> dict[str, str]:
+    """The string metadata of a safetensors file, from its header alone (no tensors read, no verification)."""
+    try:
+        with Path(path).open("rb") as handle:
+            header_len = int.from_bytes(handle.read(8), "little")
+            if not 0 < header_len <= min(os.fstat(handle.fileno()).st_size - 8, MAX_HEADER_BYTES):
+                return {}
+            header = json.loads(handle.read(header_len))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    return dict(meta) if isinstance(meta, dict) else {}
+
+
+def save_student(
+    path: Path, weights: nn.Module | Mapping[str, Tensor], *, arch: str, num_classes: int, extra: Mapping[str, Any]
+) -> None:
+    """Student-only weights: exactly the model's state dict; arch and provenance in the metadata."""
+    state = weights.state_dict() if isinstance(weights, nn.Module) else weights
     metadata = {"format": STUDENT_FORMAT, "arch": arch, "num_classes": str(num_classes)}
     metadata.update({k: json.dumps(v) for k, v in extra.items()})
-    save_tensors(path, model.state_dict(), metadata)
+    save_tensors(path, state, metadata)
 
 
 def _legacy_safe_globals() -> list[Any]:

@@ -54,3 +54,15 @@ class NonFiniteLoss(DskdError):
     """A loss term became NaN/Inf; training stops rather than silently zeroing it."""
 
     exit_code = 3
+
+
+class StorageError(DskdError):
+    """Writing a file failed (disk full, I/O error); the previous version of the file is intact."""
+
+    exit_code = 4
+
+
+class RunLocked(DskdError):
+    """Another live process owns the run directory."""
+
+    exit_code = 5

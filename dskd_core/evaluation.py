@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dskd_core.checkpoint import load_tensors
+from dskd_core.checkpoint import read_metadata
 from dskd_core.config import Settings
 from dskd_core.data import BatchLoader, get_dataset_spec, load_dataset
 from dskd_core.train.build import STUDENT_BEST, checkpoint_in, load_model, resolve_device
@@ -29,8 +29,7 @@ def evaluate_checkpoint(
     spec = get_dataset_spec(dataset)
     path = checkpoint_in(Path(checkpoint), STUDENT_BEST)
     if batch_size is None:
-        meta = load_tensors(path)[1] if path.suffix == ".safetensors" else {}
-        batch_size = int(meta.get("test_batch_size", 64))
+        batch_size = int(read_metadata(path).get("test_batch_size", 64)) if path.suffix == ".safetensors" else 64
     device = resolve_device(settings.device)
     model = load_model(arch, path, spec.num_classes, device)
     _, test = load_dataset(dataset, settings.data_dir, settings.download)

@@ -1,0 +1,59 @@
+"""One live process per run directory: an advisory ``flock`` on ``<run>/.lock`` holding the PID.
+
+The kernel drops the lock when its process dies (even by SIGKILL), so a lock file left by a
+dead process is simply taken over; a live owner makes a second ``train`` refuse.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from types import TracebackType
+
+from dskd_core.errors import RunLocked, UsageError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no locking
+    fcntl = None  # type: ignore[assignment]
+
+LOCK_NAME = ".lock"
+
+
+class RunLock:
+    """Context manager owning ``run_dir`` for this process."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / LOCK_NAME
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise UsageError(
+                f"cannot write in {self.path.parent} ({err.strerror or err}): choose a writable --runs-dir"
+            ) from None
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+                os.close(fd)
+                raise RunLocked(
+                    f"{self.path.parent} is in use by {owner}: wait for that run to end, or train into another "
+                    "--runs-dir/--seed/--name"
+                ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing releases the flock; the file stays for the next owner
+            self._fd = None
