@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The foundation's GPU check, one script: CUDA-vs-CPU parity of every model, a digits
-# teacher -> DSKD student run through the CLI on CUDA with resume and eval, and the engine's
-# throughput baseline. Expects python3 with torch; .whl/ may carry missing packages.
+# teacher -> DSKD student run through the CLI on CUDA with resume and eval, a lockstep sweep,
+# and the engine's throughput baseline. Expects python3 with torch; .whl/ may carry missing packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 DSKD_PROGRESS=0
@@ -24,5 +24,8 @@ python3 -m dskd_cli train kd resnet20 resnet8 -d digits --device cuda --runs-dir
   --teacher-ckpt "$runs/digits/resnet20/vanilla/seed0" --resume
 python3 -m dskd_cli eval -m resnet8 -c "$runs/digits/resnet20-resnet8/kd+sdd[1,2]+ls/seed0" -d digits --device cuda
 grep best_acc "$runs/digits/resnet20-resnet8/kd+sdd[1,2]+ls/seed0/summary.json"
+echo "== lockstep sweep on CUDA: 4 variants share one teacher forward per batch"
+python3 -m dskd_cli sweep kd resnet20 resnet8 -d digits --seeds 0 --scales-grid "1;1,2" --stand both --epochs 2 \
+  --device cuda --runs-dir "$runs" --teacher-ckpt "$runs/digits/resnet20/vanilla/seed0"
 echo "== engine throughput baseline"
 python3 bench/engine_throughput.py --device cuda

@@ -118,27 +118,39 @@ def test_step_schedule_decays_after_each_stage() -> None:
     assert lr_at(cfg, 240) == pytest.approx(0.00005)
 
 
-def test_clip_grad_bounds_the_global_norm_before_each_step(teacher_run: Path) -> None:
+def test_clip_grad_bounds_the_global_norm_before_each_step(teacher_run: Path, tmp_path: Path) -> None:
     from dskd_core.data import BatchLoader, get_dataset_spec, load_dataset
     from dskd_core.methods import get_method
     from dskd_core.models import create_model
-    from dskd_core.train.engine import _train_epoch
+    from dskd_core.train.engine import Trainer
 
     cfg = _kd(teacher_run, clip_grad=0.01)
+    spec = get_dataset_spec("synthetic")
     distiller = get_method("kd")(create_model("resnet8"), create_model("resnet8"), cfg)
-    params = list(distiller.trainable_parameters())
-    optimizer = torch.optim.SGD(params, lr=0.05, momentum=0.9)
+    trainer = Trainer(
+        cfg,
+        distiller,
+        spec,
+        torch.device("cpu"),
+        tmp_path / "run",
+        resume=False,
+        overwrite=False,
+        notify=lambda event: None,
+    )
     norms: list[float] = []
-    original_step = optimizer.step
+    original_step = trainer.optimizer.step
 
     def spy_step(*args, **kwargs):  # type: ignore[no-untyped-def]
-        norms.append(float(torch.norm(torch.stack([p.grad.norm() for p in params if p.grad is not None]))))
+        grads = [p.grad.norm() for p in trainer.params if p.grad is not None]
+        norms.append(float(torch.norm(torch.stack(grads))))
         return original_step(*args, **kwargs)
 
-    optimizer.step = spy_step  # type: ignore[method-assign]
+    trainer.optimizer.step = spy_step  # type: ignore[method-assign]
     train, _ = load_dataset("synthetic", Path("unused"))
-    loader = BatchLoader(train, get_dataset_spec("synthetic"), 64, train=True, device=torch.device("cpu"))
-    _train_epoch(distiller, optimizer, loader, 1, lambda event: None)
+    loader = BatchLoader(train, spec, 64, train=True, device=torch.device("cpu"))
+    trainer.begin_epoch(1)
+    for step, batch in enumerate(loader, start=1):
+        trainer.step(batch, step, len(loader))
     assert len(norms) == 4 and max(norms) <= 0.01 * (1 + 1e-4)
 
 

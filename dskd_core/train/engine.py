@@ -1,38 +1,31 @@
 """The training loop: one function a reader can hold in their head.
 
 Per epoch: set the step LR, train (the distiller returns named loss terms, the engine weights
-and sums them), evaluate on the test split, append to ``log.jsonl``, write checkpoints and
-``summary.json``. The engine never branches on a method's name.
+and sums them), evaluate on the test split, commit the train state, then write the student
+files, the log line and ``summary.json``. The engine never branches on a method's name.
 """
 
 from __future__ import annotations
 
-import json
-import platform
+import contextlib
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-import dskd_core
-from dskd_core.checkpoint import atomic_write_text, save_student
 from dskd_core.config import RunConfig, Settings
-from dskd_core.data import BatchLoader, get_dataset_spec, load_dataset
-from dskd_core.errors import NonFiniteLoss, UsageError
+from dskd_core.data import BatchLoader, DatasetSpec, get_dataset_spec, load_dataset
+from dskd_core.errors import DskdError, NonFiniteLoss
 from dskd_core.methods import Distiller, get_method
-from dskd_core.models import create_model
-from dskd_core.train.build import (
-    STUDENT_BEST,
-    STUDENT_LAST,
-    TRAIN_STATE,
-    load_model,
-    resolve_device,
-    teacher_checkpoint,
-)
+from dskd_core.models import ZooModel, create_model
+from dskd_core.runlock import RunLock
+from dskd_core.train.build import load_model, resolve_device, teacher_checkpoint
 from dskd_core.train.evaluate import evaluate
+from dskd_core.train.rundir import RunFiles, RunLog, prepare_run_dir
 from dskd_core.train.state import Progress, load_train_state, save_train_state
 
 Observer = Callable[[dict[str, Any]], None]
@@ -49,243 +42,233 @@ def lr_at(cfg: RunConfig, epoch: int) -> float:
     return cfg.lr * cfg.lr_decay_rate ** sum(epoch > stage for stage in cfg.lr_decay_epochs)
 
 
-class RunLog:
-    """``log.jsonl``: one JSON object per event, flushed per line."""
-
-    def __init__(self, path: Path, keep_epochs_upto: int | None) -> None:
-        """``keep_epochs_upto=None`` starts a fresh log (a run that never checkpointed restarts)."""
-        self.path = path
-        if keep_epochs_upto is None:
-            path.unlink(missing_ok=True)
-        elif path.exists():
-            # After a resume, drop what a killed process logged past the restored epoch.
-            kept = []
-            for line in path.read_text().splitlines():
-                try:
-                    event = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut by a kill
-                if event.get("event") != "epoch" or event.get("epoch", 0) <= keep_epochs_upto:
-                    kept.append(line)
-            atomic_write_text(path, "".join(k + "\n" for k in kept))
-
-    def write(self, event: dict[str, Any]) -> None:
-        with self.path.open("a") as handle:
-            handle.write(json.dumps(event) + "\n")
-            handle.flush()
-
-
-def _prepare_run_dir(cfg: RunConfig, run_dir: Path, resume: bool) -> bool:
-    """Create or check the run folder; True when there is a train state to resume from."""
-    state = run_dir / "checkpoints" / TRAIN_STATE
-    if state.exists() and not resume:
-        raise UsageError(
-            f"{run_dir} already holds this run: pass --resume to continue it, or another --runs-dir/--seed"
-        )
-    saved = run_dir / "config.json"
-    if resume and saved.exists():
-        before = json.loads(saved.read_text())
-        now = cfg.model_dump(mode="json")
-        changed = sorted(k for k in now if k != "epochs" and before.get(k) != now[k])
-        if changed:
-            raise UsageError(
-                f"--resume with a different config ({', '.join(changed)} changed): drop those flags or "
-                "start a new run with another --runs-dir/--seed"
-            )
-    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    atomic_write_text(saved, cfg.to_json() + "\n")
-    return resume and state.exists()
-
-
-def build_distiller(cfg: RunConfig, settings: Settings, num_classes: int, device: torch.device) -> Distiller:
+def build_distiller(
+    cfg: RunConfig,
+    settings: Settings,
+    num_classes: int,
+    device: torch.device,
+    *,
+    allow_weak_teacher: bool = False,
+    teacher: ZooModel | None = None,
+) -> Distiller:
+    """The student seeded by ``cfg.seed``, the teacher from its checkpoint (or the one given), the method."""
     torch.manual_seed(cfg.seed)
     student = create_model(cfg.student, num_classes=num_classes).to(device)
-    teacher = None
-    if cfg.teacher:
-        teacher = load_model(cfg.teacher, teacher_checkpoint(cfg, settings.teachers_dir), num_classes, device)
-    return get_method(cfg.method)(student, teacher, cfg).to(device)
+    if cfg.teacher and teacher is None:
+        path = teacher_checkpoint(cfg, settings.teachers_dir, allow_weak=allow_weak_teacher)
+        teacher = load_model(cfg.teacher, path, num_classes, device)
+    return get_method(cfg.method)(student, teacher if cfg.teacher else None, cfg).to(device)
 
 
-class _RunFiles:
-    """The files of one run folder: checkpoints, ``summary.json`` and ``log.jsonl``."""
-
-    def __init__(self, cfg: RunConfig, run_dir: Path, device: torch.device, num_classes: int) -> None:
-        self.cfg, self.run_dir, self.device, self.num_classes = cfg, run_dir, device, num_classes
-        self.ckpt_dir = run_dir / "checkpoints"
-
-    def summary(self, progress: Progress, status: str, last: dict[str, Any] | None, **extra: Any) -> dict[str, Any]:
-        summary = {**_summary(self.cfg, progress, self.device, status, last), **extra}
-        atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-        return summary
-
-    def checkpoint(
-        self, distiller: Distiller, optimizer: torch.optim.Optimizer, progress: Progress, last: dict[str, Any]
-    ) -> None:
-        """Student-only files (last, and best when this epoch is the best), then the train state."""
-        meta = {
-            "epoch": progress.epoch,
-            "dataset": self.cfg.dataset,
-            "top1": last["test_acc"],
-            "top5": last["test_acc_top5"],
-            "test_batch_size": self.cfg.test_batch_size,
-        }
-        names = [STUDENT_LAST] + ([STUDENT_BEST] if progress.best_epoch == progress.epoch else [])
-        for name in names:
-            save_student(
-                self.ckpt_dir / name, distiller.student, arch=self.cfg.student, num_classes=self.num_classes, extra=meta
-            )
-        save_train_state(self.ckpt_dir / TRAIN_STATE, distiller, optimizer, progress, self.cfg.to_json())
+@contextlib.contextmanager
+def deterministic_kernels(enabled: bool) -> Iterator[None]:
+    """Deterministic algorithms for the duration of a run (restored afterwards)."""
+    before = torch.are_deterministic_algorithms_enabled()
+    cudnn_before = torch.backends.cudnn.benchmark
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before)
+        torch.backends.cudnn.benchmark = cudnn_before
 
 
-def fit(cfg: RunConfig, settings: Settings, *, resume: bool = False, observer: Observer | None = None) -> RunResult:
-    """Train ``cfg`` into ``cfg.run_dir(settings.runs_dir)``; resume from its train state if asked."""
-    notify = observer or (lambda event: None)
+def fit(
+    cfg: RunConfig,
+    settings: Settings,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    run_dir: Path | None = None,
+    observer: Observer | None = None,
+    allow_weak_teacher: bool = False,
+) -> RunResult:
+    """Train ``cfg`` into its run folder (``cfg.run_dir(settings.runs_dir)`` unless given).
+
+    The folder is locked for this process. ``resume`` continues from the last committed epoch
+    (falling back to the previous state when the newest fails verification); ``overwrite``
+    starts afresh over an existing run. A teacher measured weak by ``fetch-teachers --check``
+    is refused unless ``allow_weak_teacher``.
+    """
+    run_dir = run_dir or cfg.run_dir(settings.runs_dir)
     device = resolve_device(settings.device)
     spec = get_dataset_spec(cfg.dataset)
     train_data, test_data = load_dataset(cfg.dataset, settings.data_dir, settings.download)
-    distiller = build_distiller(cfg, settings, spec.num_classes, device)
-    optimizer = torch.optim.SGD(
-        list(distiller.trainable_parameters()), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-    )
-    files = _RunFiles(cfg, cfg.run_dir(settings.runs_dir), device, spec.num_classes)
-    has_state = _prepare_run_dir(cfg, files.run_dir, resume)
-    progress = load_train_state(files.ckpt_dir / TRAIN_STATE, distiller, optimizer) if has_state else Progress()
-    log = RunLog(files.run_dir / "log.jsonl", progress.epoch if has_state else None)
-    last = _last_epoch_event(log.path) if has_state else None
-
-    train_loader = BatchLoader(
-        train_data, spec, cfg.batch_size, train=True, device=device, seed=cfg.seed, randaugment=cfg.aug
-    )
-    test_loader = BatchLoader(test_data, spec, cfg.test_batch_size, train=False, device=device)
-    start: dict[str, Any] = {
-        "event": "resume" if has_state else "start",
-        "epoch": progress.epoch,
-        "run_dir": str(files.run_dir),
-        "device": str(device),
-        "train_samples": len(train_data),
-        "test_samples": len(test_data),
-        "steps_per_epoch": len(train_loader),
-        "epochs": cfg.epochs,
-    }
-    if distiller.teacher is not None and not has_state:
-        start["teacher_acc"] = evaluate(distiller.teacher, test_loader).top1
-    log.write(start)
-    notify(start)
-    files.summary(progress, "running", last)
-    try:
-        for epoch in range(progress.epoch + 1, cfg.epochs + 1):
-            tick = time.perf_counter()
-            lr = lr_at(cfg, epoch)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            train_loader.set_epoch(epoch)
-            train_stats = _train_epoch(distiller, optimizer, train_loader, epoch, notify)
-            result = evaluate(distiller.student, test_loader)
-            progress.epoch = epoch
-            progress.wall_time_s += time.perf_counter() - tick
-            if result.top1 > progress.best_acc or progress.best_epoch == 0:
-                progress.best_acc, progress.best_epoch = result.top1, epoch
-            last = {
-                "event": "epoch",
-                "epoch": epoch,
-                "lr": lr,
-                **train_stats,
-                "test_acc": result.top1,
-                "test_acc_top5": result.top5,
-                "test_loss": result.loss,
-                "best_acc": progress.best_acc,
-                "epoch_time_s": time.perf_counter() - tick,
-            }
-            files.checkpoint(distiller, optimizer, progress, last)
-            log.write(last)
-            files.summary(progress, "running", last)
-            notify(last)
-    except BaseException as err:
-        status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
-        message = str(err) or type(err).__name__
-        files.summary(progress, status, last, error=message)
-        log.write({"event": status, "epoch": progress.epoch, "error": message})
-        raise
-    summary = files.summary(progress, "finished", last)
-    end = {"event": "end", **{k: summary[k] for k in ("best_acc", "best_epoch", "last_acc", "wall_time_s")}}
-    log.write(end)
-    notify(end)
-    return RunResult(files.run_dir, summary)
+    notify = observer or (lambda event: None)
+    with deterministic_kernels(cfg.deterministic):
+        # Reads only, nothing written yet: a bad teacher or dataset fails before the run folder is touched.
+        distiller = build_distiller(cfg, settings, spec.num_classes, device, allow_weak_teacher=allow_weak_teacher)
+        distiller.bind_data(train_data)  # data-sized state (CRD's memory banks), or a refusal, before any write
+        with RunLock(run_dir):
+            trainer = Trainer(cfg, distiller, spec, device, run_dir, resume=resume, overwrite=overwrite, notify=notify)
+            train_loader = BatchLoader(
+                train_data,
+                spec,
+                cfg.batch_size,
+                train=True,
+                device=device,
+                seed=cfg.seed,
+                randaugment=cfg.aug,
+                extras=distiller.batch_extras(),
+            )
+            test_loader = BatchLoader(test_data, spec, cfg.test_batch_size, train=False, device=device)
+            teacher_acc = None
+            if distiller.teacher is not None and not trainer.resumed:
+                teacher_acc = evaluate(distiller.teacher, test_loader).top1
+            trainer.start(len(train_data), len(test_data), len(train_loader), teacher_acc)
+            try:
+                for epoch in range(trainer.progress.epoch + 1, cfg.epochs + 1):
+                    train_loader.set_epoch(epoch)
+                    trainer.begin_epoch(epoch)
+                    for step, batch in enumerate(train_loader, start=1):
+                        trainer.step(batch, step, len(train_loader))
+                    trainer.end_epoch(test_loader)
+            except BaseException as err:
+                trainer.fail(err)
+                raise
+            return trainer.finish()
 
 
-def _train_epoch(
-    distiller: Distiller, optimizer: torch.optim.Optimizer, loader: BatchLoader, epoch: int, notify: Observer
-) -> dict[str, float]:
-    distiller.train()
-    factors = distiller.term_weights(epoch)
-    sums: dict[str, torch.Tensor] = {}
-    correct = seen = 0
-    for step, batch in enumerate(loader, start=1):
-        logits, terms = distiller(batch, epoch)
-        weighted = {name: value * factors.get(name, 1.0) for name, value in terms.items()}
+class Trainer:
+    """One run through the epoch loop: its distiller, optimizer, run folder and progress.
+
+    ``fit`` drives one trainer with its own data stream; ``lockstep.fit_lockstep`` drives
+    several on one stream and one teacher. Every epoch ends by committing the train state, then
+    writing the student files, the log line and the summary.
+    """
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        distiller: Distiller,
+        spec: DatasetSpec,
+        device: torch.device,
+        run_dir: Path,
+        *,
+        resume: bool,
+        overwrite: bool,
+        notify: Observer,
+    ) -> None:
+        self.cfg, self.distiller, self.device, self.run_dir, self.notify = cfg, distiller, device, run_dir, notify
+        self.params = list(distiller.trainable_parameters())
+        self.optimizer = torch.optim.SGD(self.params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        self.resumed = prepare_run_dir(cfg, run_dir, resume=resume, overwrite=overwrite)
+        self.files = RunFiles(cfg, run_dir, device, spec.num_classes)
+        self.progress, problems = (
+            load_train_state(self.files.ckpt_dir, distiller, self.optimizer) if self.resumed else (Progress(), [])
+        )
+        self.log = RunLog(run_dir / "log.jsonl", self.progress.epoch if self.resumed else None)
+        for problem in problems:
+            self.log.write({"event": "fallback", "reason": problem})
+        if self.resumed:
+            self.files.repair(distiller, self.progress, self.log)
+        self.epoch = self.progress.epoch
+        self._reset_epoch_stats()
+
+    def _reset_epoch_stats(self) -> None:
+        self._sums: dict[str, torch.Tensor] = {}
+        self._correct = self._seen = 0
+        self._tick = time.perf_counter()
+        self._train_time = 0.0
+
+    def start(self, train_samples: int, test_samples: int, steps: int, teacher_acc: float | None) -> None:
+        event: dict[str, Any] = {
+            "event": "resume" if self.resumed else "start",
+            "epoch": self.progress.epoch,
+            "run_dir": str(self.run_dir),
+            "device": str(self.device),
+            "train_samples": train_samples,
+            "test_samples": test_samples,
+            "steps_per_epoch": steps,
+            "epochs": self.cfg.epochs,
+        }
+        if teacher_acc is not None:
+            event["teacher_acc"] = teacher_acc
+        if notes := self.distiller.describe():
+            event["notes"] = notes
+        self.log.write(event)
+        self.notify(event)
+        self.files.summary(self.progress, "running")
+
+    def begin_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.lr = lr_at(self.cfg, epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr
+        self.factors = self.distiller.term_weights(epoch)
+        self.distiller.train()
+        self._reset_epoch_stats()
+
+    def step(self, batch: dict[str, torch.Tensor], step: int, steps: int) -> None:
+        tick = time.perf_counter()
+        logits, terms = self.distiller(batch, self.epoch)
+        weighted = {name: value * self.factors.get(name, 1.0) for name, value in terms.items()}
         loss = torch.stack(list(weighted.values())).sum()
         if not torch.isfinite(loss):
             bad = next(n for n, v in weighted.items() if not torch.isfinite(v))
-            raise NonFiniteLoss(
-                f"loss term {bad} is {float(weighted[bad])} at epoch {epoch} step {step}: lower --lr or check "
-                f"the data; checkpoints of epoch {epoch - 1} are intact (resume with --resume)"
+            kept = (
+                f"the checkpoints of epoch {self.epoch - 1} are intact" if self.epoch > 1 else "no epoch had completed"
             )
-        optimizer.zero_grad(set_to_none=True)
+            raise NonFiniteLoss(
+                f"loss term {bad} is {float(weighted[bad].detach())} at epoch {self.epoch} step {step}: lower --lr "
+                f"or check the data; {kept}"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if distiller.cfg.clip_grad is not None:
-            torch.nn.utils.clip_grad_norm_(list(distiller.trainable_parameters()), distiller.cfg.clip_grad)
-        optimizer.step()
+        if self.cfg.clip_grad is not None:
+            torch.nn.utils.clip_grad_norm_(self.params, self.cfg.clip_grad)
+        self.optimizer.step()
+        n = len(batch["target"])
         for name, value in weighted.items():
-            sums[name] = sums.get(name, 0.0) + value.detach() * len(batch["target"])
-        correct += int((logits.argmax(-1) == batch["target"]).sum())
-        seen += len(batch["target"])
-        notify(
-            {
-                "event": "step",
-                "epoch": epoch,
-                "step": step,
-                "steps": len(loader),
-                "loss": float(loss.detach()),
+            self._sums[name] = self._sums.get(name, 0.0) + value.detach() * n
+        self._correct += int((logits.argmax(-1) == batch["target"]).sum())
+        self._seen += n
+        self._train_time += time.perf_counter() - tick
+        self.notify({"event": "step", "epoch": self.epoch, "step": step, "steps": steps, "loss": float(loss.detach())})
+
+    def end_epoch(self, test_loader: BatchLoader) -> None:
+        progress, distiller = self.progress, self.distiller
+        stats = {name: float(total) / self._seen for name, total in self._sums.items()}
+        stats["train_loss"] = sum(stats.values())
+        stats["train_acc"] = 100.0 * self._correct / self._seen
+        result = evaluate(distiller.student, test_loader)
+        progress.epoch = self.epoch
+        progress.wall_time_s += time.perf_counter() - self._tick
+        if result.top1 > progress.best_acc or progress.best_epoch == 0:
+            progress.best_acc, progress.best_epoch = result.top1, self.epoch
+            progress.best_state = {
+                k: v.detach().to("cpu", copy=True) for k, v in distiller.student.state_dict().items()
             }
-        )
-    stats = {name: float(total) / seen for name, total in sums.items()}
-    stats["train_loss"] = sum(stats.values())
-    stats["train_acc"] = 100.0 * correct / seen
-    return stats
+        progress.last_event = {
+            "event": "epoch",
+            "epoch": self.epoch,
+            "lr": self.lr,
+            **stats,
+            "test_acc": result.top1,
+            "test_acc_top5": result.top5,
+            "test_loss": result.loss,
+            "best_acc": progress.best_acc,
+            "epoch_time_s": time.perf_counter() - self._tick,
+        }
+        save_train_state(self.files.ckpt_dir, distiller, self.optimizer, progress, self.cfg.to_json())  # the commit
+        self.files.students(distiller, progress)
+        self.log.write(progress.last_event)
+        self.files.summary(progress, "running")
+        self.notify(progress.last_event)
 
+    def fail(self, err: BaseException) -> None:
+        status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+        message = str(err) or type(err).__name__
+        with contextlib.suppress(DskdError, OSError):  # keep the original error if the disk is the problem
+            self.files.summary(self.progress, status, error=message)
+            self.log.write({"event": status, "epoch": self.progress.epoch, "error": message})
 
-def _last_epoch_event(path: Path) -> dict[str, Any] | None:
-    last = None
-    for line in path.read_text().splitlines() if path.exists() else []:
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if event.get("event") == "epoch":
-            last = event
-    return last
-
-
-def _summary(
-    cfg: RunConfig, progress: Progress, device: torch.device, status: str, last: dict[str, Any] | None
-) -> dict[str, Any]:
-    return {
-        "status": status,
-        "method": cfg.method,
-        "variant": cfg.variant,
-        "teacher": cfg.teacher,
-        "student": cfg.student,
-        "dataset": cfg.dataset,
-        "seed": cfg.seed,
-        "epochs": cfg.epochs,
-        "epochs_done": progress.epoch,
-        "best_acc": progress.best_acc,
-        "best_epoch": progress.best_epoch,
-        "last_acc": last["test_acc"] if last else None,
-        "last_acc_top5": last["test_acc_top5"] if last else None,
-        "wall_time_s": round(progress.wall_time_s, 3),
-        "device": str(device),
-        "dskd_version": dskd_core.__version__,
-        "torch_version": torch.__version__,
-        "python_version": platform.python_version(),
-    }
+    def finish(self) -> RunResult:
+        summary = self.files.summary(self.progress, "finished")
+        end = {"event": "end", **{k: summary[k] for k in ("best_acc", "best_epoch", "last_acc", "wall_time_s")}}
+        self.log.write(end)
+        self.notify(end)
+        return RunResult(self.run_dir, summary)

@@ -1,0 +1,331 @@
+"""Sweeps: a grid of runs → canonical run folders → a queue that skips, resumes and records.
+
+``grid_configs`` builds the DSKD README's grid for one method and pair (scales × plain/--stand ×
+seeds, duplicates removed); ``plan_configs`` reads an arbitrary grid from a TOML plan;
+``run_sweep`` trains what is not finished yet: new runs that share a data stream and a teacher
+in lockstep, interrupted ones resumed, failures recorded without stopping the sweep, and with
+several devices one run per device at a time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import multiprocessing
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from dskd_core.config import RunConfig, Settings, parse_scales, resolve_run_config
+from dskd_core.errors import DskdError, UsageError
+from dskd_core.train.state import has_train_state
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+Status = Literal["done", "resume", "new"]
+DEFAULT_SCALES_GRID = ([1], [1, 2], [1, 2, 4])
+
+
+def parse_scales_grid(text: str) -> list[list[int]]:
+    """``"1;1,2;1,2,4"`` → ``[[1], [1, 2], [1, 2, 4]]``."""
+    parts = [p for p in text.split(";") if p.strip()]
+    if not parts:
+        raise UsageError(f"invalid --scales-grid '{text}': separate scale sets with ';', e.g. \"1;1,2;1,2,4\"")
+    return [parse_scales(p) for p in parts]
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(p) for p in text.replace(" ", "").split(",") if p]
+    except ValueError:
+        raise UsageError(f"invalid --seeds '{text}': use comma-separated integers, e.g. 0,1,2") from None
+    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise UsageError(f"invalid --seeds '{text}': use distinct non-negative integers, e.g. 0,1,2")
+    return seeds
+
+
+def stand_modes(text: str) -> list[bool]:
+    modes = {"both": [False, True], "on": [True], "off": [False]}
+    if text not in modes:
+        raise UsageError(f"invalid --stand '{text}': use both, on or off")
+    return modes[text]
+
+
+def unique_runs(cfgs: Iterable[RunConfig], runs_dir: Path) -> list[RunConfig]:
+    """Drop configs that land in a run folder already planned (e.g. ``[1]`` twice)."""
+    seen: dict[Path, RunConfig] = {}
+    for cfg in cfgs:
+        seen.setdefault(cfg.run_dir(runs_dir), cfg)
+    return list(seen.values())
+
+
+def grid_configs(
+    method: str,
+    teacher: str | None,
+    student: str,
+    *,
+    runs_dir: Path,
+    scales_grid: Sequence[Sequence[int]] = DEFAULT_SCALES_GRID,
+    stands: Sequence[bool] = (False, True),
+    seeds: Sequence[int] = (0, 1, 2),
+    **resolve: Any,
+) -> list[RunConfig]:
+    """The DSKD README's grid for one method and pair; ``resolve`` goes to ``resolve_run_config``."""
+    flags = dict(resolve.pop("flags", None) or {})
+    cfgs = [
+        resolve_run_config(
+            method=method,
+            teacher=teacher,
+            student=student,
+            flags={**flags, "scales": list(scales), "stand": stand, "seed": seed},
+            **resolve,
+        )
+        for seed, stand, scales in itertools.product(seeds, stands, scales_grid)
+    ]
+    return unique_runs(cfgs, runs_dir)
+
+
+def plan_configs(path: Path, runs_dir: Path) -> list[RunConfig]:
+    """An arbitrary grid from TOML: ``[defaults]`` (run-config keys) and ``[[grid]]`` tables whose list
+    values are crossed (``method``, ``pair = ["resnet32x4:resnet8x4", …]``, ``seed``, ``scales``, …).
+    ``base_temp``/``stand_kd_weight`` are the --base-temp/--kd-weight values used with ``stand``."""
+    try:
+        plan = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"plan file {path} not found: check the --plan path") from None
+    except tomllib.TOMLDecodeError as err:
+        raise UsageError(f"plan file {path} is not valid TOML ({err}): fix it") from None
+    defaults = dict(plan.get("defaults", {}))
+    grids = plan.get("grid", [])
+    if not grids:
+        raise UsageError(f'plan file {path} has no [[grid]] table: add one, e.g. method = ["kd", "dkd"]')
+    cfgs = []
+    for grid in grids:
+        table = {**defaults, **grid}
+        axes = {key: _axis(key, value) for key, value in table.items()}
+        keys = list(axes)
+        for combo in itertools.product(*(axes[k] for k in keys)):
+            cfgs.append(_plan_entry(dict(zip(keys, combo, strict=True)), path))
+    return unique_runs(cfgs, runs_dir)
+
+
+#: Keys whose single value is itself a list: a grid over them is a list of lists.
+LIST_VALUED = frozenset({"scales", "lr_decay_epochs"})
+
+
+def _axis(key: str, value: Any) -> list[Any]:
+    if key in LIST_VALUED:
+        return value if isinstance(value, list) and value and isinstance(value[0], list) else [value]
+    return value if isinstance(value, list) else [value]
+
+
+def _plan_entry(values: dict[str, Any], path: Path) -> RunConfig:
+    pair = values.pop("pair", None)
+    if pair is not None:
+        teacher, _, student = str(pair).partition(":")
+        values.setdefault("teacher", teacher or None)
+        values.setdefault("student", student or teacher)
+    method, student = values.pop("method", None), values.pop("student", None)
+    if not method or not student:
+        raise UsageError(f'plan file {path}: every run needs a method and a student (or pair = "T:S")')
+    teacher, dataset = values.pop("teacher", None), values.pop("dataset", "cifar100")
+    base_temp, stand_kd = values.pop("base_temp", None), values.pop("stand_kd_weight", None)
+    return resolve_run_config(
+        method=method,
+        student=student,
+        teacher=teacher,
+        dataset=dataset,
+        flags=values,
+        stand_base_temp=base_temp,
+        stand_kd_weight=stand_kd,
+    )
+
+
+def run_status(cfg: RunConfig, runs_dir: Path) -> Status:
+    """``done`` (finished with at least these epochs), ``resume`` (a train state exists), or ``new``."""
+    run_dir = cfg.run_dir(runs_dir)
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        summary = {}
+    if summary.get("status") == "finished" and int(summary.get("epochs_done") or 0) >= cfg.epochs:
+        return "done"
+    return "resume" if has_train_state(run_dir / "checkpoints") else "new"
+
+
+@dataclass
+class SweepRow:
+    config: RunConfig
+    run_dir: Path
+    status: str  # done (skipped), finished, failed
+    summary: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class SweepResult:
+    rows: list[SweepRow]
+    speedups: list[float]  # one per lockstep group, estimated from measured times
+
+
+Observer = Callable[[dict[str, Any]], None]
+
+
+def run_sweep(
+    cfgs: Sequence[RunConfig],
+    settings: Settings,
+    *,
+    lockstep: bool = True,
+    devices: Sequence[str] = (),
+    observer: Observer | None = None,
+) -> SweepResult:
+    """Train every unfinished config; finished ones are skipped, a failure does not stop the sweep."""
+    rows: dict[Path, SweepRow] = {}
+    todo: list[RunConfig] = []
+    for cfg in cfgs:
+        run_dir = cfg.run_dir(settings.runs_dir)
+        if run_status(cfg, settings.runs_dir) == "done":
+            rows[run_dir] = SweepRow(cfg, run_dir, "done", _read_summary(run_dir))
+        else:
+            todo.append(cfg)
+    speedups: list[float] = []
+    if len(devices) > 1:
+        _run_on_devices(todo, settings, devices, rows)
+    else:
+        if devices:
+            settings = settings.model_copy(update={"device": devices[0]})
+        _run_here(todo, settings, lockstep, observer, rows, speedups)
+    return SweepResult([rows[c.run_dir(settings.runs_dir)] for c in cfgs], speedups)
+
+
+def _read_summary(run_dir: Path) -> dict[str, Any]:
+    try:
+        value = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _record(rows: dict[Path, SweepRow], cfg: RunConfig, runs_dir: Path, outcome: Any) -> None:
+    run_dir = cfg.run_dir(runs_dir)
+    if isinstance(outcome, BaseException):
+        rows[run_dir] = SweepRow(cfg, run_dir, "failed", _read_summary(run_dir), str(outcome) or type(outcome).__name__)
+    else:
+        rows[run_dir] = SweepRow(cfg, run_dir, "finished", outcome.summary)
+
+
+def _run_here(
+    todo: Sequence[RunConfig],
+    settings: Settings,
+    lockstep: bool,
+    observer: Observer | None,
+    rows: dict[Path, SweepRow],
+    speedups: list[float],
+) -> None:
+    from dskd_core.train import fit
+    from dskd_core.train.lockstep import fit_lockstep, stream_key
+
+    singles = [c for c in todo if not lockstep or run_status(c, settings.runs_dir) == "resume"]
+    groups: dict[tuple[Any, ...], list[RunConfig]] = {}
+    for cfg in todo:
+        if cfg not in singles:
+            groups.setdefault(stream_key(cfg), []).append(cfg)
+    for group in groups.values():
+        if len(group) == 1:
+            singles.append(group[0])
+            continue
+        try:
+            result = fit_lockstep(group, settings, observer=observer)
+        except DskdError as err:  # the whole group could not start: record each run
+            for cfg in group:
+                _record(rows, cfg, settings.runs_dir, err)
+            continue
+        for cfg, group_outcome in zip(group, result.results, strict=True):
+            _record(rows, cfg, settings.runs_dir, group_outcome)
+        if result.speedup is not None:
+            speedups.append(result.speedup)
+    for cfg in singles:
+        resume = run_status(cfg, settings.runs_dir) == "resume"
+        try:
+            outcome: Any = fit(cfg, settings, resume=resume, observer=observer)
+        except DskdError as err:
+            outcome = err
+        _record(rows, cfg, settings.runs_dir, outcome)
+
+
+def _device_worker(cfg_jsons: list[str], settings_json: str, device: str) -> list[tuple[str, dict[str, Any] | str]]:
+    """One process per device: its runs one after another (separately, resumed where possible)."""
+    from dskd_core.train import fit
+
+    settings = Settings.model_validate_json(settings_json).model_copy(update={"device": device, "progress": False})
+    out: list[tuple[str, dict[str, Any] | str]] = []
+    for text in cfg_jsons:
+        cfg = RunConfig.model_validate_json(text)
+        try:
+            result = fit(cfg, settings, resume=run_status(cfg, settings.runs_dir) == "resume")
+            out.append((text, result.summary))
+        except DskdError as err:
+            out.append((text, str(err)))
+    return out
+
+
+def _run_on_devices(
+    todo: Sequence[RunConfig], settings: Settings, devices: Sequence[str], rows: dict[Path, SweepRow]
+) -> None:
+    shares: list[list[str]] = [[] for _ in devices]
+    for i, cfg in enumerate(todo):
+        shares[i % len(devices)].append(cfg.model_dump_json())
+    by_json = {cfg.model_dump_json(): cfg for cfg in todo}
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=len(devices), mp_context=context) as pool:
+        futures = [
+            pool.submit(_device_worker, share, settings.model_dump_json(), dev)
+            for share, dev in zip(shares, devices, strict=True)
+            if share
+        ]
+        for future in futures:
+            for text, outcome in future.result():
+                cfg = by_json[text]
+                run_dir = cfg.run_dir(settings.runs_dir)
+                if isinstance(outcome, str):
+                    rows[run_dir] = SweepRow(cfg, run_dir, "failed", _read_summary(run_dir), outcome)
+                else:
+                    rows[run_dir] = SweepRow(cfg, run_dir, "finished", outcome)
+
+
+def plan_rows(cfgs: Sequence[RunConfig], runs_dir: Path) -> list[dict[str, Any]]:
+    """What ``--dry-run`` shows: each run's name, folder and whether it would be skipped or resumed."""
+    return [
+        {
+            "method": c.method,
+            "teacher": c.teacher,
+            "student": c.student,
+            "dataset": c.dataset,
+            "seed": c.seed,
+            "run": c.run_name,
+            "run_dir": str(c.run_dir(runs_dir)),
+            "status": run_status(c, runs_dir),
+        }
+        for c in cfgs
+    ]
+
+
+def summary_rows(result: SweepResult) -> list[Mapping[str, Any]]:
+    return [
+        {
+            "run": r.config.run_name,
+            "seed": r.config.seed,
+            "status": r.status,
+            "best_acc": r.summary.get("best_acc"),
+            "last_acc": r.summary.get("last_acc"),
+            "run_dir": str(r.run_dir),
+            "error": r.error,
+        }
+        for r in result.rows
+    ]

@@ -1,0 +1,158 @@
+"""Lockstep training: several runs of one sweep on one data stream and one teacher forward per batch.
+
+Runs that share the teacher, the dataset, the seed and the batch stream (batch size,
+augmentation) see exactly the same batches; the frozen teacher's output for a batch is the
+same for all of them, so it is computed once and handed to every student. Each run keeps its
+own student, optimizer, loss, log and run folder (a :class:`~dskd_core.train.engine.Trainer`
+each), and ends with the same weights as a separate run with the same seed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from dskd_core.config import RunConfig, Settings
+from dskd_core.data import BatchLoader, get_dataset_spec, load_dataset
+from dskd_core.errors import DskdError, UsageError
+from dskd_core.models import Features, ZooModel
+from dskd_core.runlock import RunLock
+from dskd_core.train.build import load_model, resolve_device, teacher_checkpoint
+from dskd_core.train.engine import Observer, RunResult, Trainer, build_distiller, deterministic_kernels
+from dskd_core.train.evaluate import evaluate
+
+#: RunConfig fields that decide the data stream and the teacher: equal within a lockstep group.
+STREAM_KEYS = (
+    "dataset",
+    "teacher",
+    "teacher_ckpt",
+    "seed",
+    "batch_size",
+    "test_batch_size",
+    "aug",
+    "epochs",
+    "deterministic",
+)
+
+
+def stream_key(cfg: RunConfig) -> tuple[Any, ...]:
+    return tuple(getattr(cfg, k) for k in STREAM_KEYS)
+
+
+class SharedTeacher(ZooModel):
+    """The frozen teacher, run once per batch: a second call with the same input tensor reuses the output."""
+
+    def __init__(self, teacher: ZooModel) -> None:
+        super().__init__()
+        self.inner = teacher
+        self._input: Tensor | None = None
+        self._output: tuple[Tensor, Features] | None = None
+        self.seconds = 0.0  # time spent in real forwards (for the speedup estimate)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Features]:
+        if self._output is None or x is not self._input:
+            tick = time.perf_counter()
+            self._input, self._output = x, self.inner(x)
+            if x.device.type == "cuda":
+                torch.cuda.synchronize(x.device)
+            self.seconds += time.perf_counter() - tick
+        return self._output
+
+    def get_classifier(self) -> nn.Linear:
+        return self.inner.get_classifier()
+
+    def get_stage_channels(self) -> list[int]:
+        return self.inner.get_stage_channels()
+
+
+@dataclass(frozen=True)
+class LockstepResult:
+    results: list[RunResult | DskdError]  # per config, in order: its result or why it failed
+    speedup: float | None  # estimated separate-runs time / lockstep time
+
+
+def fit_lockstep(cfgs: Sequence[RunConfig], settings: Settings, *, observer: Observer | None = None) -> LockstepResult:
+    """Train new runs that share a data stream and a teacher together; each in its own run folder."""
+    if not cfgs or len({stream_key(c) for c in cfgs}) != 1:
+        raise UsageError("lockstep runs must share dataset, teacher, seed, batch stream and epochs")
+    notify = observer or (lambda event: None)
+    first = cfgs[0]
+    device = resolve_device(settings.device)
+    spec = get_dataset_spec(first.dataset)
+    train_data, test_data = load_dataset(first.dataset, settings.data_dir, settings.download)
+    train_loader = BatchLoader(
+        train_data, spec, first.batch_size, train=True, device=device, seed=first.seed, randaugment=first.aug
+    )
+    test_loader = BatchLoader(test_data, spec, first.test_batch_size, train=False, device=device)
+    with deterministic_kernels(first.deterministic), contextlib.ExitStack() as stack:
+        shared = None
+        if first.teacher:
+            path = teacher_checkpoint(first, settings.teachers_dir)
+            shared = SharedTeacher(load_model(first.teacher, path, spec.num_classes, device))
+        trainers: list[Trainer] = []
+        for cfg in cfgs:
+            distiller = build_distiller(cfg, settings, spec.num_classes, device, teacher=shared)
+            run_dir = cfg.run_dir(settings.runs_dir)
+            stack.enter_context(RunLock(run_dir))
+            trainers.append(
+                Trainer(cfg, distiller, spec, device, run_dir, resume=False, overwrite=False, notify=notify)
+            )
+        teacher_acc = evaluate(shared.inner, test_loader).top1 if shared is not None else None
+        for trainer in trainers:
+            trainer.start(len(train_data), len(test_data), len(train_loader), teacher_acc)
+        return _loop(trainers, train_loader, test_loader, shared, first.epochs)
+
+
+def _loop(
+    trainers: list[Trainer],
+    train_loader: BatchLoader,
+    test_loader: BatchLoader,
+    shared: SharedTeacher | None,
+    epochs: int,
+) -> LockstepResult:
+    outcome: dict[int, RunResult | DskdError] = {}
+    active = list(range(len(trainers)))
+    wall = data_time = 0.0
+    try:
+        for epoch in range(1, epochs + 1):
+            train_loader.set_epoch(epoch)
+            for i in active:
+                trainers[i].begin_epoch(epoch)
+            tick = time.perf_counter()
+            batches = iter(train_loader)
+            step = 0
+            while active:
+                fetch = time.perf_counter()
+                batch = next(batches, None)
+                data_time += time.perf_counter() - fetch
+                if batch is None:
+                    break
+                step += 1
+                for i in list(active):
+                    try:
+                        trainers[i].step(batch, step, len(train_loader))
+                    except DskdError as err:  # one run's NaN stops that run, not the sweep
+                        trainers[i].fail(err)
+                        outcome[i] = err
+                        active.remove(i)
+            wall += time.perf_counter() - tick
+            for i in list(active):
+                trainers[i].end_epoch(test_loader)
+    except BaseException as err:
+        for i in active:
+            trainers[i].fail(err)
+        raise
+    for i in active:
+        outcome[i] = trainers[i].finish()
+    n = len(trainers)
+    speedup = None
+    if shared is not None and wall > 0 and n > 1:
+        # Separate runs would repeat the teacher forward and the data pipeline once per run.
+        speedup = (wall + (n - 1) * (shared.seconds + data_time)) / wall
+    return LockstepResult([outcome[i] for i in range(n)], speedup)
