@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 import torch
 from torch import Tensor
@@ -10,6 +10,9 @@ from torch import Tensor
 from dskd_core.data.registry import DatasetSpec, TensorDataset
 
 PAD = 4
+
+#: ``extra(index (B,), epoch_generator) -> Tensor``: a per-batch value a method asked for (CRD's contrast indices).
+BatchExtra = Callable[[Tensor, torch.Generator], Tensor]
 
 
 def augment_batch(images: Tensor, gen: torch.Generator, hflip: bool = True, pad: int = PAD) -> Tensor:
@@ -53,7 +56,9 @@ class BatchLoader:
     """Iterate ``{"image", "target", "index"}`` batches of a :class:`TensorDataset`.
 
     With ``train=True`` the order and the augmentation of epoch ``e`` come from a generator
-    seeded by ``(seed, e)`` alone: no loader state needs saving for an exact resume.
+    seeded by ``(seed, e)`` alone: no loader state needs saving for an exact resume. ``extras``
+    adds one key per entry, computed from the batch's dataset indices with that same generator
+    (a distiller's :meth:`batch_extras`, e.g. CRD's ``contrast_index``).
     """
 
     def __init__(
@@ -66,8 +71,10 @@ class BatchLoader:
         device: torch.device,
         seed: int = 0,
         randaugment: bool = False,
+        extras: Mapping[str, BatchExtra] | None = None,
     ) -> None:
         self.data = data
+        self.extras = dict(extras or {})
         self.spec = spec
         self.batch_size = batch_size
         self.train = train
@@ -96,8 +103,11 @@ class BatchLoader:
                 if self.randaugment:
                     images = randaugment_batch(images, gen)
             image = (images.float() - self._mean) / self._std
-            yield {
+            batch = {
                 "image": image,
                 "target": self.data.labels[idx].to(self.device, non_blocking=True),
                 "index": idx.to(self.device),
             }
+            for key, extra in self.extras.items():
+                batch[key] = extra(idx, gen).to(self.device)
+            yield batch

@@ -13,6 +13,8 @@ from dskd_core.models import Features, ZooModel
 
 if TYPE_CHECKING:
     from dskd_core.config import RunConfig
+    from dskd_core.data import TensorDataset
+    from dskd_core.data.loader import BatchExtra
 
 Batch = Mapping[str, Tensor]
 
@@ -31,6 +33,9 @@ class Distiller(nn.Module):
     batch_keys: ClassVar[frozenset[str]] = frozenset()
     #: Method defaults layered over the dataset recipe (method-spec §4).
     defaults: ClassVar[dict[str, Any]] = {}
+    #: The logit loss that ``--scales``/``--stand`` add beside the method's own term ("kd" for the
+    #: feature methods; named in the run's variant); None when they transform the method's own loss.
+    enhanced_by: ClassVar[str | None] = None
 
     def __init__(self, student: ZooModel, teacher: ZooModel | None, cfg: RunConfig) -> None:
         super().__init__()
@@ -72,6 +77,21 @@ class Distiller(nn.Module):
         if self.cfg.warmup > 0:
             return {"loss_kd": min(epoch / self.cfg.warmup, 1.0)}
         return {}
+
+    def bind_data(self, train: TensorDataset) -> None:
+        """Called once by the engine with the training split, before the optimizer and any resume.
+
+        Methods whose state depends on the data (CRD's memory banks, one row per sample) size it
+        here and refuse with a UsageError when it cannot fit; the default does nothing.
+        """
+
+    def batch_extras(self) -> dict[str, BatchExtra]:
+        """Per-batch values for ``batch_keys`` beyond what the loader yields (CRD: ``contrast_index``)."""
+        return {}
+
+    def describe(self) -> list[str]:
+        """One-line notes for the run's start event (e.g. CRD's memory-bank size)."""
+        return []
 
     def teacher_forward(self, image: Tensor) -> tuple[Tensor, Features]:
         assert self.teacher is not None

@@ -38,6 +38,14 @@ class ZooModel(nn.Module, ABC):
     def get_stage_channels(self) -> list[int]:
         """Channel count of each entry of ``Features["feats"]``."""
 
+    def get_bn_before_relu(self) -> list[nn.BatchNorm2d]:
+        """The BatchNorm whose output (before any shortcut sum) is each ``preact_feats[1:]`` entry.
+
+        OFD derives its margins from these; families without such a layer (the ShuffleNets, as
+        upstream) raise NotImplementedError.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no BatchNorm before its stage ReLUs")
+
     if TYPE_CHECKING:
 
         def __call__(self, x: Tensor) -> tuple[Tensor, Features]: ...

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from torch import Tensor, nn
 
 from dskd_core.models.base import Features, ZooModel, global_avg_pool, init_conv_normal
@@ -102,6 +104,11 @@ class MobileNetV2(ZooModel):
 
     def get_stage_channels(self) -> list[int]:
         return list(self.stage_channels)
+
+    def get_bn_before_relu(self) -> list[nn.BatchNorm2d]:
+        # the closing BatchNorm of each feature group's last linear bottleneck
+        lasts = [cast(InvertedResidual, cast(nn.Sequential, self.blocks[g])[-1]) for g in FEATURE_GROUPS]
+        return [cast(nn.BatchNorm2d, block.conv[-1]) for block in lasts]
 
 
 @register_model("MobileNetV2")

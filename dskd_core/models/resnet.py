@@ -7,6 +7,7 @@ checkpoints (resnet56, resnet110, resnet32x4) load with ``strict=True``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -101,6 +102,9 @@ class CifarResNet(ZooModel):
 
     def get_stage_channels(self) -> list[int]:
         return list(self.stage_channels)
+
+    def get_bn_before_relu(self) -> list[nn.BatchNorm2d]:
+        return [cast(BasicBlock, stage[-1]).bn2 for stage in (self.layer1, self.layer2, self.layer3)]
 
 
 @register_model("resnet8")

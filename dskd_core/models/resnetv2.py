@@ -7,6 +7,8 @@ equal those of the published ResNet50 teacher checkpoint so it loads with ``stri
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -120,6 +122,10 @@ class ResNetV2(ZooModel):
 
     def get_stage_channels(self) -> list[int]:
         return list(self.stage_channels)
+
+    def get_bn_before_relu(self) -> list[nn.BatchNorm2d]:
+        lasts = [stage[-1] for stage in (self.layer1, self.layer2, self.layer3, self.layer4)]
+        return [block.bn3 if isinstance(block, Bottleneck) else cast(BasicBlock, block).bn2 for block in lasts]
 
 
 @register_model("ResNet18")

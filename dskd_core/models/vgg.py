@@ -8,6 +8,7 @@ published vgg13 teacher checkpoint so it loads with ``strict=True``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -77,6 +78,9 @@ class VGG(ZooModel):
 
     def get_stage_channels(self) -> list[int]:
         return list(self.stage_channels)
+
+    def get_bn_before_relu(self) -> list[nn.BatchNorm2d]:
+        return [cast(nn.BatchNorm2d, block[-1]) for block in (self.block1, self.block2, self.block3, self.block4)]
 
 
 @register_model("vgg8")

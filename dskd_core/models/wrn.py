@@ -105,6 +105,9 @@ class WideResNet(ZooModel):
     def get_stage_channels(self) -> list[int]:
         return list(self.stage_channels)
 
+    def get_bn_before_relu(self) -> list[nn.BatchNorm2d]:
+        return [self.block2.entry_bn, self.block3.entry_bn, self.bn1]
+
 
 @register_model("wrn_16_1")
 def wrn_16_1(num_classes: int = 100) -> WideResNet:

@@ -1,0 +1,40 @@
+"""SP — Similarity-Preserving Knowledge Distillation (Tung & Mori, ICCV 2019)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from dskd_core.methods.base import Batch, register_method
+from dskd_core.methods.feature import FEATURE_DEFAULTS, FeatureDistiller
+from dskd_core.models import Features
+
+
+def _similarity(feat: Tensor) -> Tensor:
+    """``(B, ...)`` -> ``(B, B)``: the batch's Gram matrix with every row L2-normalised."""
+    flat = feat.flatten(1)
+    return F.normalize(flat @ flat.T, dim=1)
+
+
+def sp_loss(student: Tensor, teacher: Tensor) -> Tensor:
+    """``‖G_t − G_s‖_F² / B²`` of the row-normalised batch similarity matrices."""
+    b = student.shape[0]
+    return (_similarity(teacher) - _similarity(student)).pow(2).sum() / (b * b)
+
+
+@register_method
+class SP(FeatureDistiller):
+    """Similarity preservation on the last stage map ``feats[-1]``; mdistiller: CE 1, weight 3000.
+
+    The loss divides a sum over B rows by B², so it scales as 1/B; a smaller last batch of an
+    epoch is rescaled to the configured batch size (full batches are exactly upstream's value).
+    """
+
+    name = "sp"
+    defaults: ClassVar[dict[str, Any]] = {**FEATURE_DEFAULTS, "feat_weight": 3000.0}
+
+    def feature_loss(self, student: Features, teacher: Features, batch: Batch) -> Tensor:
+        batch_share = student["feats"][-1].shape[0] / self.cfg.batch_size
+        return sp_loss(student["feats"][-1], teacher["feats"][-1]) * batch_share
