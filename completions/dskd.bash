@@ -3,20 +3,20 @@ _dskd() {
     local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
     COMPREPLY=()
     if [[ $COMP_CWORD -eq 1 ]]; then
-        COMPREPLY=($(compgen -W "train eval quickstart presets models completions" -- "$cur")); return
+        COMPREPLY=($(compgen -W "train eval quickstart presets models completions report sweep fetch-teachers" -- "$cur")); return
     fi
     local models="MobileNetV2 ResNet18 ResNet34 ResNet50 ShuffleV1 ShuffleV2 resnet110 resnet14 resnet20 resnet32 resnet32x4 resnet44 resnet56 resnet8 resnet8x4 vgg11 vgg13 vgg16 vgg19 vgg8 wrn_16_1 wrn_16_2 wrn_40_1 wrn_40_2"
-    local methods="dkd kd rld vanilla"
+    local methods="at crd dkd fitnet kd kdsvd nst ofd pkt reviewkd rkd rld sp vanilla vid"
     local datasets="cifar100 digits synthetic"
     local shells="bash zsh fish"
     case "${COMP_WORDS[1]}" in
         train)
             case "$prev" in
                 --dataset|-d) COMPREPLY=($(compgen -W "$datasets" -- "$cur")); return;;
-                --scales|--M|--base-temp|--kd-weight|--sdd-weighting|--sdd-complementary|--clip-grad|--epochs|--batch-size|--lr|--seed|--device|--set) COMPREPLY=(); return;;
+                --scales|--M|--base-temp|--kd-weight|--sdd-weighting|--sdd-complementary|--clip-grad|--epochs|--batch-size|--lr|--seed|--device|--set|--name) COMPREPLY=(); return;;
                 --data-dir|--teachers-dir|--teacher-ckpt|--runs-dir|--config) COMPREPLY=($(compgen -f -- "$cur")); return;;
             esac
-            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--dataset -d --scales --M --stand --logit-stand --base-temp --kd-weight --same-t --sdd-weighting --sdd-complementary --clip-grad --aug --no-preset --epochs --batch-size --lr --seed --device --data-dir --teachers-dir --teacher-ckpt --runs-dir --config --set --resume --dry-run -h --help" -- "$cur")); return; fi
+            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--dataset -d --scales --M --stand --logit-stand --base-temp --kd-weight --same-t --sdd-weighting --sdd-complementary --clip-grad --aug --no-preset --epochs --batch-size --lr --seed --device --data-dir --teachers-dir --teacher-ckpt --runs-dir --config --set --name --deterministic --resume --overwrite --allow-weak-teacher --dry-run -h --help" -- "$cur")); return; fi
             local pos; [[ $COMP_CWORD -eq 2 ]] && pos="$methods" || pos="$models"
             COMPREPLY=($(compgen -W "$pos" -- "$cur"));;
         eval)
@@ -54,6 +54,30 @@ _dskd() {
             if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "-h --help" -- "$cur")); return; fi
             local pos; [[ $COMP_CWORD -eq 2 ]] && pos="$shells" || pos="$shells"
             COMPREPLY=($(compgen -W "$pos" -- "$cur"));;
+        report)
+            case "$prev" in
+                --format|--metric|--curves|--method|--variant) COMPREPLY=(); return;;
+                --dataset|-d) COMPREPLY=($(compgen -W "$datasets" -- "$cur")); return;;
+                --teacher|--student) COMPREPLY=($(compgen -W "$models" -- "$cur")); return;;
+            esac
+            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--format --metric --paper --curves --dataset -d --teacher --student --method --variant -h --help" -- "$cur")); return; fi
+            ;;
+        sweep)
+            case "$prev" in
+                --seeds|--scales-grid|--stand|--plan|--epochs|--batch-size|--lr|--base-temp|--kd-weight|--set|--devices|--device|--format) COMPREPLY=(); return;;
+                --dataset|-d) COMPREPLY=($(compgen -W "$datasets" -- "$cur")); return;;
+                --teacher-ckpt|--data-dir|--teachers-dir|--runs-dir) COMPREPLY=($(compgen -f -- "$cur")); return;;
+            esac
+            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--seeds --scales-grid --stand --plan --dataset -d --epochs --batch-size --lr --base-temp --kd-weight --teacher-ckpt --set --deterministic --lockstep --devices --device --data-dir --teachers-dir --runs-dir --dry-run --format -h --help" -- "$cur")); return; fi
+            ;;
+        fetch-teachers)
+            case "$prev" in
+                --dataset|-d) COMPREPLY=($(compgen -W "$datasets" -- "$cur")); return;;
+                --models|--url|--archive|--device) COMPREPLY=(); return;;
+                --teachers-dir|--data-dir) COMPREPLY=($(compgen -f -- "$cur")); return;;
+            esac
+            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--dataset -d --models --teachers-dir --url --archive --check --force --data-dir --device -h --help" -- "$cur")); return; fi
+            ;;
     esac
 }
 complete -o default -F _dskd dskd

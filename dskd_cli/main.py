@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,6 +12,9 @@ import typer
 from typer.core import TyperGroup
 
 from dskd_cli import render
+from dskd_cli.fetch_cmd import fetch_teachers
+from dskd_cli.report_cmd import report
+from dskd_cli.sweep_cmd import sweep
 from dskd_core.errors import DskdError, UsageError
 
 
@@ -34,6 +38,8 @@ class DskdGroup(TyperGroup):
                 **extra,
             )
         except DskdError as err:
+            if os.environ.get("DSKD_DEBUG"):
+                traceback.print_exc()
             render.error(str(err))
             sys.exit(err.exit_code)
         except (typer.Abort, KeyboardInterrupt):
@@ -66,6 +72,15 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of errors (also DSKD_DEBUG=1).")] = False,
+) -> None:
+    """Knowledge distillation with scale decoupling (SDD) and logit standardization (DSKD)."""
+    if debug:
+        os.environ["DSKD_DEBUG"] = "1"
+
+
 def _settings(**given: Any) -> Any:
     from dskd_core.config import Settings
 
@@ -90,16 +105,20 @@ RunsDir = Annotated[
 @app.command()
 def train(
     method: Annotated[
-        str, typer.Argument(help="Distillation method (kd, dkd, rld), or vanilla to train MODEL from scratch.")
+        str,
+        typer.Argument(
+            help="Distillation method (kd, dkd, rld; at, fitnet, reviewkd, crd, nst, pkt, rkd, sp, vid, kdsvd, ofd), "
+            "or vanilla to train MODEL from scratch."
+        ),
     ],
     models: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
             metavar="TEACHER STUDENT | MODEL",
             help="Model names (see dskd models).",
             autocompletion=_complete_models,
         ),
-    ],
+    ] = None,
     dataset: Annotated[
         str, typer.Option("--dataset", "-d", help="cifar100, digits (embedded, offline) or synthetic.")
     ] = "cifar100",
@@ -170,12 +189,146 @@ def train(
         list[str] | None,
         typer.Option("--set", help="Override any run-config key, e.g. --set lr=0.1 (repeatable; values are JSON)."),
     ] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run from its last completed epoch.")] = False,
+    name: Annotated[
+        str | None, typer.Option(help="Run folder name instead of the variant (no path separators).")
+    ] = None,
+    deterministic: Annotated[
+        bool, typer.Option("--deterministic", help="Deterministic kernels: bit-identical resumes on CPU.")
+    ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Continue the run from its last completed epoch; `dskd train --resume RUN_DIR` resumes a run folder."
+        ),
+    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Retrain over an existing run folder.")] = False,
+    allow_weak_teacher: Annotated[
+        bool,
+        typer.Option(
+            "--allow-weak-teacher", help="Use a teacher that fetch-teachers --check measured >1 point below published."
+        ),
+    ] = False,
     dry_run: Annotated[bool, typer.Option(help="Print the resolved run config as JSON and exit.")] = False,
 ) -> None:
     """Train a student by distillation (METHOD TEACHER STUDENT) or a model from scratch (vanilla MODEL)."""
+    from dskd_core.train import fit
+
+    models = models or []
+    run_dir = _run_dir_argument(method) if resume and not models else None
+    if resume and overwrite:
+        raise UsageError("--resume and --overwrite contradict each other: pass one")
+    if run_dir is not None:
+        given = {
+            "--dataset": dataset != "cifar100",
+            "--scales": scales,
+            "--stand": stand,
+            "--base-temp": base_temp,
+            "--kd-weight": kd_weight,
+            "--lr": lr,
+            "--batch-size": batch_size,
+            "--seed": seed,
+            "--set": set_,
+            "--config": config,
+            "--name": name,
+            "--teacher-ckpt": teacher_ckpt,
+            "--aug": aug,
+            "--clip-grad": clip_grad,
+            "--same-t": same_t,
+            "--sdd-weighting": sdd_weighting,
+            "--sdd-complementary": sdd_complementary,
+            "--no-preset": no_preset,
+            "--deterministic": deterministic,
+        }
+        extra = [flag for flag, value in given.items() if value not in (None, False, [])]
+        if extra:
+            raise UsageError(f"with --resume RUN_DIR the config comes from the run folder: drop {', '.join(extra)}")
+        cfg = _saved_config(run_dir, epochs)
+    else:
+        cfg = _new_config(
+            method,
+            models,
+            dataset=dataset,
+            scales=scales,
+            stand=stand,
+            base_temp=base_temp,
+            kd_weight=kd_weight,
+            same_t=same_t,
+            sdd_weighting=sdd_weighting,
+            sdd_complementary=sdd_complementary,
+            clip_grad=clip_grad,
+            aug=aug,
+            no_preset=no_preset,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            teacher_ckpt=teacher_ckpt,
+            config=config,
+            set_=set_,
+            name=name,
+            deterministic=deterministic,
+        )
+    if dry_run:
+        render.json_out(cfg.model_dump(mode="json"))
+        return
+    settings = _settings(device=device, data_dir=data_dir, teachers_dir=teachers_dir, runs_dir=runs_dir)
+    with render.training_progress(render.progress_enabled(settings.progress)) as observer:
+        result = fit(
+            cfg,
+            settings,
+            resume=resume,
+            overwrite=overwrite,
+            run_dir=run_dir,
+            observer=observer,
+            allow_weak_teacher=allow_weak_teacher,
+        )
+    render.run_summary(result.summary, str(result.run_dir))
+
+
+def _run_dir_argument(text: str) -> Path | None:
+    """``dskd train --resume RUN_DIR``: the run folder, or None when ``text`` is a method name."""
+    from dskd_core.methods import list_methods
+
+    if text in list_methods():
+        return None
+    path = Path(text)
+    if (path / "config.json").is_file():
+        return path
+    if path.exists() or "/" in text or "\\" in text:
+        raise UsageError(f"{text} is not a dskd run folder (no config.json): pass the folder that holds config.json")
+    return None
+
+
+def _saved_config(run_dir: Path, epochs: int | None) -> Any:
+    from dskd_core.config import load_run_config
+
+    cfg = load_run_config(run_dir)
+    return cfg if epochs is None else load_run_config(run_dir, epochs=epochs)
+
+
+def _new_config(
+    method: str,
+    models: list[str],
+    *,
+    scales: str | None,
+    stand: bool,
+    base_temp: float | None,
+    kd_weight: float | None,
+    same_t: bool,
+    aug: bool,
+    no_preset: bool,
+    teacher_ckpt: Path | None,
+    config: Path | None,
+    set_: list[str] | None,
+    dataset: str,
+    deterministic: bool,
+    **flag_values: Any,
+) -> Any:
+    """The run config of a new run from the command line: names checked, layers resolved, preset noted."""
     from dskd_core.config import load_toml, parse_overrides, parse_scales, resolve_run_config
+    from dskd_core.errors import UnknownNameError
     from dskd_core.methods import get_method
+    from dskd_core.models import list_models
     from dskd_core.presets import find_preset
 
     spec = get_method(method)
@@ -183,9 +336,6 @@ def train(
     if len(models) != wanted:
         form = f"dskd train {method} TEACHER STUDENT" if wanted == 2 else f"dskd train {method} MODEL"
         raise UsageError(f"{method} takes {wanted} model name{'s' if wanted > 1 else ''}: {form}")
-    from dskd_core.errors import UnknownNameError
-    from dskd_core.models import create_model, list_models  # noqa: F401  (validates names below)
-
     for name in models:
         if name not in list_models():
             raise UnknownNameError("model", name, list_models())
@@ -193,16 +343,11 @@ def train(
     if not stand and (base_temp is not None or kd_weight is not None):
         render.note("--base-temp/--kd-weight take effect only with --stand (DSKD README semantics); ignored")
     flags = {
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "seed": seed,
+        **flag_values,
         "scales": None if scales is None else "auto" if scales.strip() == "auto" else parse_scales(scales),
         "stand": stand or None,
-        "sdd_weighting": sdd_weighting,
-        "sdd_complementary": sdd_complementary,
-        "clip_grad": clip_grad,
         "aug": aug or None,
+        "deterministic": deterministic or None,
         "teacher_ckpt": str(teacher_ckpt) if teacher_ckpt else None,
     }
     cfg = resolve_run_config(
@@ -222,15 +367,7 @@ def train(
     if preset is not None:
         shown = ", ".join(f"{k} {v}" for k, v in preset.values.items())
         render.note(f"using the {dataset} preset for {method} {teacher}->{student} ({shown}); flags override it")
-    if dry_run:
-        render.json_out(cfg.model_dump(mode="json"))
-        return
-    settings = _settings(device=device, data_dir=data_dir, teachers_dir=teachers_dir, runs_dir=runs_dir)
-    from dskd_core.train import fit
-
-    with render.training_progress(render.progress_enabled(settings.progress)) as observer:
-        result = fit(cfg, settings, resume=resume, observer=observer)
-    render.run_summary(result.summary, str(result.run_dir))
+    return cfg
 
 
 @app.command("eval")
@@ -311,9 +448,8 @@ def presets_(
         raise UsageError(f"invalid --format '{fmt}': use table or json")
     rows = [p for p in load_presets() if method is None or p.method == method]
     if method is not None and not rows:
-        from dskd_core.methods import list_methods
-
-        raise UsageError(f"no presets for method '{method}': presets exist for {', '.join(list_methods()[:-1])}")
+        with_presets = sorted({p.method for p in load_presets()})
+        raise UsageError(f"no presets for method '{method}': presets exist for {', '.join(with_presets)}")
     render.presets(rows, fmt)
 
 
@@ -342,6 +478,12 @@ def completions(
     if shell not in SHELLS:
         raise UsageError(f"unknown shell '{shell}': use one of {', '.join(SHELLS)}")
     sys.stdout.write(generate(shell))
+
+
+app.command("report")(report)
+app.command("sweep")(sweep)
+
+app.command("fetch-teachers")(fetch_teachers)
 
 
 def main() -> None:

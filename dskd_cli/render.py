@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from rich import box
@@ -91,7 +92,7 @@ def _start_line(event: dict[str, Any]) -> str:
     )
     if "teacher_acc" in event:
         line += f"; teacher top-1 {event['teacher_acc']:.2f}"
-    return line
+    return line + "".join(f"\n  {note}" for note in event.get("notes", ()))
 
 
 def _epoch_line(event: dict[str, Any]) -> str:
@@ -188,3 +189,431 @@ def presets(rows: Sequence[Any], fmt: str) -> None:
             "" if beta is None else f"{beta:g}",
         )
     out.print(table)
+
+
+# --------------------------------------------------------------------------- dskd report
+
+
+def _num(value: float | None, signed: bool = False) -> str:
+    return "—" if value is None else (f"{value:+.2f}" if signed else f"{value:.2f}")
+
+
+def _stat_text(stat: Any, with_n: bool = True) -> str:
+    """``71.00 ± 1.41 (n=2)``; one run: ``71.00 (n=1)``; none: ``—``."""
+    if stat.mean is None:
+        return "—"
+    spread = f" ± {stat.std:.2f}" if stat.std is not None else ""
+    return f"{stat.mean:.2f}{spread}" + (f" (n={stat.n})" if with_n else "")
+
+
+def _delta_text(delta: Any) -> str:
+    """``+2.10`` (difference of means); with matching seeds the mean ± std of per-seed differences.
+
+    When every run of both groups pairs up the two means agree: ``+2.10 ± 0.30 (paired, n=3)``;
+    otherwise both are shown: ``+2.10; paired +2.40 ± 0.20 (n=2)``.
+    """
+    if delta is None or delta.diff is None:
+        return "—"
+    if not delta.paired_seeds:
+        return _num(delta.diff, signed=True)
+    spread = f" ± {delta.paired.std:.2f}" if delta.paired.std is not None else ""
+    if delta.paired.n == delta.base.n == delta.other.n:
+        return f"{delta.paired.mean:+.2f}{spread} (paired, n={delta.paired.n})"
+    return f"{delta.diff:+.2f}; paired {delta.paired.mean:+.2f}{spread} (n={delta.paired.n})"
+
+
+def _pair_text(group: Any) -> str:
+    return f"{group.teacher}→{group.student}" if group.teacher else group.student
+
+
+def _group_cells(report: Any, group: Any) -> list[str]:
+    delta = report.delta_for(group)
+    return [
+        group.dataset,
+        _pair_text(group),
+        group.variant,
+        str(group.n),
+        _stat_text(group.best, with_n=False),
+        _stat_text(group.last, with_n=False),
+        "mixed" if group.epochs is None and group.n else str(group.epochs or "—"),
+        f"{_delta_text(delta)} vs {delta.base.variant}" if delta is not None else "",
+        "; ".join(group.flags),
+    ]
+
+
+_GROUP_COLUMNS = ("dataset", "pair", "variant", "n", "best top-1", "last top-1", "epochs", "Δ {metric}", "flags")
+
+
+def _excluded_lines(report: Any) -> list[str]:
+    lines = []
+    for group in report.groups:
+        for run in group.excluded:
+            seed = f"seed {run.seed}" if run.seed is not None else "run"
+            lines.append(
+                f"{group.variant} {_pair_text(group)}: {seed} not averaged, {run.incomplete_reason()} ({run.path})"
+            )
+    return lines
+
+
+def report_groups(report: Any, fmt: str) -> None:
+    """One row per (dataset, teacher, student, method, variant) in the asked format."""
+    if fmt == "json":
+        json_out(report.as_dict())
+    elif fmt == "csv":
+        _report_groups_csv(report)
+    elif fmt == "md":
+        _report_groups_md(report)
+    else:
+        _report_groups_table(report)
+
+
+def _report_groups_table(report: Any) -> None:
+    from rich.markup import escape
+
+    runs = sum(len(g.runs) for g in report.groups)
+    table = Table(
+        title=f"{len(report.groups)} groups from {runs} runs — top-1 %, mean ± sample std over seeds",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        caption="incomplete runs are excluded from n, mean and std; flagged groups need a look",
+    )
+    for column in _GROUP_COLUMNS:
+        table.add_column(
+            column.format(metric=report.metric), justify="right" if column == "n" else "left", no_wrap=column != "flags"
+        )
+    for group in report.groups:
+        table.add_row(*map(escape, _group_cells(report, group)), style=None if group.ok else "yellow")
+    _print_wide(table)
+    for line in _excluded_lines(report):
+        out.print(f"! {line}", markup=False)
+
+
+def _print_wide(table: Table) -> None:
+    """A terminal gets its width; a pipe or file gets the table's natural width rather than cut cells."""
+    from rich.measure import Measurement
+
+    if out.is_terminal:
+        out.print(table)
+        return
+    width = max(out.width, Measurement.get(out, out.options.update_width(1000), table).maximum)
+    Console(highlight=False, soft_wrap=True, width=width).print(table)
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _report_groups_md(report: Any) -> None:
+    header = [c.format(metric=report.metric) for c in _GROUP_COLUMNS]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for group in report.groups:
+        lines.append("| " + " | ".join(_md_escape(c) for c in _group_cells(report, group)) + " |")
+    lines += ["", "Top-1 %, mean ± sample std over seeds; incomplete runs are excluded from n, mean and std."]
+    excluded = _excluded_lines(report)
+    if excluded:
+        lines += ["", *[f"- {line}" for line in excluded]]
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _csv_num(value: float | None) -> str:
+    return "" if value is None else repr(round(value, 6))
+
+
+def _report_groups_csv(report: Any) -> None:
+    import csv
+
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(
+        [
+            "dataset",
+            "teacher",
+            "student",
+            "method",
+            "variant",
+            "n",
+            "seeds",
+            "epochs",
+            "best_mean",
+            "best_std",
+            "last_mean",
+            "last_std",
+            "delta_vs",
+            "delta",
+            "delta_paired_n",
+            "delta_paired_mean",
+            "delta_paired_std",
+            "ok",
+            "flags",
+        ]
+    )
+    for group in report.groups:
+        delta = report.delta_for(group)
+        paired = delta is not None and bool(delta.paired_seeds)
+        writer.writerow(
+            [
+                group.dataset,
+                group.teacher or "",
+                group.student,
+                group.method,
+                group.variant,
+                group.n,
+                " ".join(map(str, group.seeds)),
+                "" if group.epochs is None else group.epochs,
+                _csv_num(group.best.mean),
+                _csv_num(group.best.std),
+                _csv_num(group.last.mean),
+                _csv_num(group.last.std),
+                delta.base.variant if delta is not None else "",
+                _csv_num(delta.diff) if delta is not None else "",
+                delta.paired.n if paired else "",
+                _csv_num(delta.paired.mean) if paired else "",
+                _csv_num(delta.paired.std) if paired else "",
+                str(group.ok).lower(),
+                "; ".join(group.flags),
+            ]
+        )
+    sys.stdout.flush()
+
+
+def _paper_cell(cell: Any, bold: str) -> str:
+    """``mean ± std (n=k)``; the column's best mean in ``bold`` (md ``**77.62**``, or a rich tag); ``!`` if flagged."""
+    if cell is None or cell.stat.mean is None:
+        return "—" if cell is None or cell.group.ok else "— !"
+    text = _stat_text(cell.stat)
+    if cell.best_in_column and bold:
+        mean = f"{cell.stat.mean:.2f}"
+        text = (f"**{mean}**" if bold == "**" else f"[{bold}]{mean}[/{bold}]") + text[len(mean) :]
+    return text if cell.group.ok else f"{text} !"
+
+
+def _paper_flag_lines(paper: Any) -> list[str]:
+    seen: dict[str, str] = {}
+    for table in paper.tables:
+        for row in table.rows:
+            for cell in row.cells:
+                if cell is not None and not cell.group.ok:
+                    seen[f"{cell.group.variant} {_pair_text(cell.group)}"] = "; ".join(cell.group.flags)
+    return [f"! {name}: {flags}" for name, flags in seen.items()]
+
+
+def _paper_has_deltas(table: Any) -> bool:
+    return any(d is not None for cells in table.deltas.values() for d in cells)
+
+
+def report_paper(paper: Any, fmt: str) -> None:
+    """The DSKD README's grids: pairs as columns, METHOD and METHOD + DSKD rows, best per column in bold."""
+    if fmt == "json":
+        json_out(paper.as_dict())
+        return
+    if paper.empty:
+        note("no complete CIFAR-100 runs of the README's pairs as METHOD or METHOD + SDD + LS: every cell is —")
+    if fmt == "csv":
+        _report_paper_csv(paper)
+    elif fmt == "md":
+        _report_paper_md(paper)
+    else:
+        _report_paper_table(paper)
+
+
+def _paper_md_table(table: Any, metric: str) -> list[str]:
+    header = ["Teacher<br>Student", *[f"{tl}<br>{sl}" for _, _, tl, sl in table.columns]]
+    lines = [
+        f"**{table.title}** (CIFAR-100, {metric} top-1 %, mean ± std over seeds):",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for i, row in enumerate(table.rows):
+        if i and not row.dskd:
+            lines.append("|" + " |" * len(header))
+        lines.append(f"| {row.label} | " + " | ".join(_paper_cell(c, "**") for c in row.cells) + " |")
+    if _paper_has_deltas(table):
+        lines += ["", "| Δ (METHOD + DSKD − METHOD) | " + " | ".join(header[1:]) + " |", "|" + "---|" * len(header)]
+        for method, cells in table.deltas.items():
+            lines.append(f"| Δ {method.upper()} | " + " | ".join(_delta_text(d) for d in cells) + " |")
+    return lines
+
+
+def _report_paper_md(paper: Any) -> None:
+    lines: list[str] = []
+    for table in paper.tables:
+        lines += [*_paper_md_table(table, paper.metric), ""]
+    lines.append("Bold: best in its column. METHOD + DSKD = METHOD + SDD + logit standardization.")
+    lines += [f"- {n}" for n in paper.notes] + [f"- {f}" for f in _paper_flag_lines(paper)]
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _report_paper_table(paper: Any) -> None:
+    for table in paper.tables:
+        grid = Table(title=f"{table.title} — CIFAR-100, {paper.metric} top-1 %", box=box.SIMPLE_HEAD, pad_edge=False)
+        grid.add_column("Teacher\nStudent")
+        for _, _, tl, sl in table.columns:
+            grid.add_column(f"{tl}\n{sl}", justify="right")
+        for i, row in enumerate(table.rows):
+            grid.add_row(row.label, *[_paper_cell(c, "bold") for c in row.cells], end_section=row.dskd and i < 5)
+        if _paper_has_deltas(table):
+            grid.add_section()
+            for method, cells in table.deltas.items():
+                grid.add_row(f"Δ {method.upper()}", *[_delta_text(d) for d in cells], style="dim")
+        _print_wide(grid)
+    for line in [*paper.notes, *_paper_flag_lines(paper)]:
+        out.print(line, markup=False)
+
+
+def _report_paper_csv(paper: Any) -> None:
+    import csv
+
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["table", "row", "teacher", "student", "variant", "n", "mean", "std", "best_in_column", "ok"])
+    for table in paper.tables:
+        for row in table.rows:
+            for (teacher, student, _, _), cell in zip(table.columns, row.cells, strict=True):
+                stat = cell.stat if cell is not None else None
+                writer.writerow(
+                    [
+                        table.name,
+                        row.label,
+                        teacher,
+                        student,
+                        cell.group.variant if cell is not None else "",
+                        stat.n if stat is not None else 0,
+                        _csv_num(stat.mean) if stat is not None else "",
+                        _csv_num(stat.std) if stat is not None else "",
+                        str(bool(cell and cell.best_in_column)).lower(),
+                        str(cell is None or cell.group.ok).lower(),
+                    ]
+                )
+    sys.stdout.flush()
+
+
+def report_curves(curves: Sequence[Any], path: Any) -> None:
+    """Mean test top-1 per epoch of each group into a PNG (matplotlib, the optional ``plot`` extra)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for curve in curves:
+        ax.plot(curve.epochs, curve.mean, label=curve.label, linewidth=1.2)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test top-1 (%), mean over complete runs")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="best")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    note(f"wrote {len(curves)} curves to {path}")
+
+
+# ---------------------------------------------------------------------------------------------
+# dskd fetch-teachers
+
+
+@contextmanager
+def fetch_progress(enabled: bool) -> Iterator[Any]:
+    """An observer for teacher downloads: a byte progress bar when interactive; warnings and retries always."""
+    from rich.progress import DownloadColumn, TransferSpeedColumn
+
+    bars: dict[str, Any] = {}
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+
+    def observe(event: dict[str, Any]) -> None:
+        kind = event["event"]
+        if kind in ("warning", "retry"):
+            (bar.console if bars else err).print(f"{kind}: {event['message']}", markup=False)
+        elif kind == "download" and enabled:
+            if not bars:
+                bar.start()  # lazily, so nothing is drawn when nothing is downloaded
+            if event["file"] not in bars:
+                bars[event["file"]] = bar.add_task(event["file"], total=event["total"])
+            bar.update(bars[event["file"]], completed=event["done"], total=event["total"])
+
+    try:
+        yield observe
+    finally:
+        if bars:
+            bar.stop()
+
+
+def teachers_fetched(results: Sequence[Any]) -> None:
+    """One line per teacher on stdout: what was done and where the checkpoint is."""
+    for r in results:
+        if r.status == "missing":
+            out.print(f"{r.model}: missing from the archive, skipped", markup=False)
+            continue
+        done = "converted" if r.status == "converted" else "present (verified)"
+        details = [f"published top-1 {r.published_top1:.2f}"]
+        if r.reported_top1 is not None:
+            details.append(f"checkpoint reports {r.reported_top1:.2f}")
+        if r.epoch is not None:
+            details.append(f"epoch {r.epoch}")
+        out.print(f"{r.model}: {done} → {r.path} ({', '.join(details)})", markup=False)
+
+
+def teacher_checks(results: Sequence[Any]) -> None:
+    """Published vs measured top-1 per teacher on stdout; a warning on stderr for each gap over 1 point."""
+    table = Table("teacher", "published", "measured", "gap", "test images", box=box.SIMPLE_HEAD, pad_edge=False)
+    for r in results:
+        table.add_row(r.model, f"{r.published_top1:.2f}", f"{r.measured_top1:.2f}", f"{r.gap:+.2f}", str(r.samples))
+    out.print(table)
+    for r in results:
+        if r.weak:
+            err.print(
+                f"warning: {r.model} measures {r.measured_top1:.2f}, {r.gap:.2f} points below the published "
+                f"{r.published_top1:.2f}: `dskd train` refuses it unless --allow-weak-teacher",
+                markup=False,
+            )
+
+
+# --------------------------------------------------------------------------- dskd sweep
+
+
+def sweep_plan(rows: Sequence[dict[str, Any]], fmt: str) -> None:
+    if fmt == "json":
+        json_out(list(rows))
+        return
+    table = Table(title=f"sweep plan: {len(rows)} runs", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("run", "seed", "pair", "dataset", "status"):
+        table.add_column(column, no_wrap=True)
+    labels = {"done": "done (skip)", "resume": "resume", "new": "new"}
+    for row in rows:
+        pair = f"{row['teacher']}→{row['student']}" if row["teacher"] else row["student"]
+        table.add_row(row["run"], str(row["seed"]), pair, row["dataset"], labels[row["status"]])
+    out.print(table)
+    roots = sorted({str(Path(row["run_dir"]).parents[2]) for row in rows})
+    out.print(f"run folders under: {', '.join(roots)} (--format json lists each)", markup=False)
+
+
+def sweep_result(result: Any, fmt: str) -> None:
+    from dskd_core.sweep import summary_rows
+
+    rows = summary_rows(result)
+    if fmt == "json":
+        json_out({"runs": list(rows), "lockstep_speedups": result.speedups})
+        return
+    table = Table(title="sweep", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("run", "seed", "status", "best top-1", "last top-1"):
+        table.add_column(column, justify="right" if "top-1" in column else "left")
+    for row in rows:
+        best = "" if row["best_acc"] is None else f"{row['best_acc']:.2f}"
+        last = "" if row["last_acc"] is None else f"{row['last_acc']:.2f}"
+        status = {"done": "skipped (done)"}.get(row["status"], row["status"])
+        table.add_row(row["run"], str(row["seed"]), status, best, last)
+    out.print(table)
+    for row in rows:
+        if row["error"]:
+            err.print(f"failed: {row['run']} seed {row['seed']}: {row['error']}", markup=False)
+    for speedup in result.speedups:
+        out.print(f"lockstep: {speedup:.2f}x the throughput of separate runs (estimated from the measured "
+                  "teacher-forward and data time)", markup=False)

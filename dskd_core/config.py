@@ -26,6 +26,21 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 #: Students trained with LR 0.01 on CIFAR-100 (method-spec §4.3; asserted by the DSKD trainer).
 LOW_LR_STUDENTS = frozenset({"ShuffleV1", "ShuffleV2", "MobileNetV2"})
+#: Method hyperparameters that are set exactly for the methods whose ``defaults`` name them.
+METHOD_PARAMS = (
+    "feat_weight",
+    "at_p",
+    "hint_layer",
+    "crd_feat_dim",
+    "crd_nce_k",
+    "crd_momentum",
+    "crd_temperature",
+    "crd_mode",
+    "rkd_distance_weight",
+    "rkd_angle_weight",
+    "vid_init_var",
+    "kdsvd_k",
+)
 
 
 class Settings(BaseSettings):
@@ -76,12 +91,41 @@ class RunConfig(BaseModel):
     sdd_weighting: Literal["region", "mean"] = "region"
     clip_grad: float | None = Field(None, gt=0)  # max global grad norm; None = no clipping
     aug: bool = False  # RandAugment(n=2, m=10) after the flip
+    # feature methods (None where the method has no such parameter; README "Feature methods")
+    feat_weight: float | None = Field(None, ge=0)  # weight of the method's own feature term (loss_feat)
+    at_p: float | None = Field(None, gt=0)  # AT: attention map = mean over channels of f^p
+    hint_layer: int | None = Field(None, ge=0)  # FitNet: the feats index whose maps are matched
+    crd_feat_dim: int | None = Field(None, gt=0)  # CRD: embedding size (memory-bank row size)
+    crd_nce_k: int | None = Field(None, gt=0)  # CRD: negatives per sample
+    crd_momentum: float | None = Field(None, ge=0, lt=1)  # CRD: memory-bank update momentum
+    crd_temperature: float | None = Field(None, gt=0)  # CRD: NCE temperature
+    crd_mode: Literal["exact", "relax"] | None = None  # CRD: positive = the sample itself / any same-class sample
+    rkd_distance_weight: float | None = Field(None, ge=0)
+    rkd_angle_weight: float | None = Field(None, ge=0)
+    vid_init_var: float | None = Field(None, gt=1e-5)  # VID: initial predicted variance
+    kdsvd_k: int | None = Field(None, gt=0)  # KDSVD: singular vectors kept of the teacher
+    deterministic: bool = False  # deterministic kernels only (bit-identical resumes on CPU)
+    name: str | None = None  # run folder name instead of the canonical variant
     teacher_ckpt: str | None = None
 
     @field_validator("scales", mode="before")
     @classmethod
     def _scales(cls, value: Any) -> list[int]:
-        return list(validate_scales(parse_scales(value) if isinstance(value, str) else value))
+        if isinstance(value, str):
+            return parse_scales(value)
+        plain_ints = isinstance(value, (list, tuple)) and all(type(v) is int for v in value)
+        if not plain_ints:
+            raise ValueError("scales must be a subset of 1,2,4 that contains 1, e.g. [1, 2]")
+        return list(validate_scales(value))
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and (
+            not value.strip() or any(c in value for c in "/\\\0") or ".." in value or value.startswith(".")
+        ):
+            raise ValueError(f"'{value}' is not a plain folder name (no path separators, no '..', no leading '.')")
+        return value
 
     @field_validator("lr_decay_epochs")
     @classmethod
@@ -101,17 +145,37 @@ class RunConfig(BaseModel):
             raise ValueError(f"method '{self.method}' trains one model: dskd train {self.method} MODEL")
         if not spec.needs_teacher and (self.scales != [1] or self.stand):
             raise ValueError(f"--scales/--stand apply to distillation, not to '{self.method}'")
+        for key in METHOD_PARAMS:
+            used, value = key in spec.defaults, getattr(self, key)
+            if value is not None and not used:
+                raise ValueError(f"{key} does not apply to method '{self.method}': drop --set {key}")
+            if value is None and used:
+                raise ValueError(f"method '{self.method}' needs {key}: --set {key}=VALUE")
         return self
 
     @property
     def variant(self) -> str:
-        """Canonical, sortable variant name: ``kd``, ``kd+ls``, ``kd+sdd[1,2]``, ``kd+sdd[1,2]+ls``."""
+        """Canonical, sortable variant name: ``kd``, ``kd+ls``, ``kd+sdd[1,2]``, ``kd+sdd[1,2]+ls``.
+
+        A feature method names the KD term that ``--scales``/``--stand`` add: ``crd``,
+        ``crd+kd+ls``, ``crd+kd+sdd[1,2,4]+ls``.
+        """
+        from dskd_core.methods import get_method
+
         name = self.method
+        added = get_method(self.method).enhanced_by
+        if added and (self.scales != [1] or self.stand):
+            name += "+" + added
         if self.scales != [1]:
             name += "+sdd[" + ",".join(map(str, self.scales)) + "]"
         if self.stand:
             name += "+ls"
         return name
+
+    @property
+    def run_name(self) -> str:
+        """The run folder's name: ``name`` when given, else the canonical variant."""
+        return self.name or self.variant
 
     @property
     def pair(self) -> str:
@@ -120,10 +184,27 @@ class RunConfig(BaseModel):
 
     def run_dir(self, runs_dir: Path) -> Path:
         """``runs/<dataset>/<teacher>-<student>/<variant>/seed<k>/`` (deterministic, so runs resume)."""
-        return runs_dir / self.dataset / self.pair / self.variant / f"seed{self.seed}"
+        return runs_dir / self.dataset / self.pair / self.run_name / f"seed{self.seed}"
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=False)
+
+
+def load_run_config(run_dir: Path, *, epochs: int | None = None) -> RunConfig:
+    """The config a run folder was trained with (``config.json``), optionally with more epochs."""
+    path = run_dir / "config.json"
+    try:
+        values = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{run_dir} is not a dskd run folder (no config.json): pass the run's folder") from None
+    except (OSError, json.JSONDecodeError) as err:
+        raise UsageError(f"{path} is unreadable ({err}): restore it or start the run afresh") from None
+    if epochs is not None:
+        values["epochs"] = epochs
+    try:
+        return RunConfig(**values)
+    except ValidationError as err:
+        raise UsageError(f"{path}: {describe_validation_error(err)}") from None
 
 
 def parse_scales(text: str) -> list[int]:
