@@ -615,5 +615,8 @@ def sweep_result(result: Any, fmt: str) -> None:
         if row["error"]:
             err.print(f"failed: {row['run']} seed {row['seed']}: {row['error']}", markup=False)
     for speedup in result.speedups:
-        out.print(f"lockstep: {speedup:.2f}x the throughput of separate runs (estimated from the measured "
-                  "teacher-forward and data time)", markup=False)
+        out.print(
+            f"lockstep: {speedup:.2f}x the throughput of separate runs (estimated from the measured "
+            "teacher-forward and data time)",
+            markup=False,
+        )

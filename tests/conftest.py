@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import os
 import random
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,3 +52,17 @@ def teacher_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A resnet8 trained one epoch on synthetic data: the teacher of the distillation tests."""
     cfg = resolve_run_config(method="vanilla", student="resnet8", dataset="synthetic", flags={"epochs": 1})
     return fit(cfg, make_settings(tmp_path_factory.mktemp("teacher"))).run_dir
+
+
+ROOT = Path(__file__).resolve().parents[1]
+#: ``python -m dskd_cli`` for tests that need a real process (kills, locks, interrupted sweeps).
+DSKD = [sys.executable, "-m", "dskd_cli"]
+
+
+def subprocess_env() -> dict[str, str]:
+    """The environment of a ``dskd`` subprocess: CPU, no progress bar, one OpenMP thread.
+
+    Test processes share two cores; OpenMP threads of two processes spinning against each other
+    slow both several-fold, one thread each does not.
+    """
+    return {**os.environ, "DSKD_PROGRESS": "0", "DSKD_DEVICE": "cpu", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}

@@ -8,7 +8,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,9 +25,7 @@ from dskd_core.errors import DskdError, RunLocked, StorageError, UsageError
 from dskd_core.models import create_model
 from dskd_core.runlock import RunLock
 from dskd_core.train import fit
-from tests.conftest import make_settings
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import DSKD, make_settings, subprocess_env
 
 
 def _vanilla(epochs: int = 2, **flags: object):
@@ -67,11 +64,9 @@ def straight_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 def test_sigkill_at_random_points_then_resume_is_bit_identical(tmp_path: Path) -> None:
     """A real process killed with SIGKILL several times (mid-epoch, mid-write), resumed each time."""
-    env = {**os.environ, "DSKD_PROGRESS": "0", "DSKD_DEVICE": "cpu", "PYTHONPATH": str(ROOT)}
+    env = subprocess_env()
     base = [
-        sys.executable,
-        "-m",
-        "dskd_cli",
+        *DSKD,
         "train",
         "vanilla",
         "resnet8",
@@ -210,11 +205,9 @@ def test_a_live_owner_blocks_a_second_train_and_a_stale_lock_is_taken_over(tmp_p
 
 
 def test_concurrent_trainings_on_one_run_directory(tmp_path: Path) -> None:
-    env = {**os.environ, "DSKD_PROGRESS": "0", "DSKD_DEVICE": "cpu", "PYTHONPATH": str(ROOT)}
+    env = subprocess_env()
     cmd = [
-        sys.executable,
-        "-m",
-        "dskd_cli",
+        *DSKD,
         "train",
         "vanilla",
         "resnet8",

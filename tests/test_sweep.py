@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,9 +18,7 @@ from dskd_core.config import resolve_run_config
 from dskd_core.sweep import grid_configs, plan_configs, run_status, run_sweep
 from dskd_core.train import fit
 from dskd_core.train.lockstep import fit_lockstep
-from tests.conftest import make_settings
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import DSKD, make_settings, subprocess_env
 
 
 def test_dry_run_lists_six_distinct_variants_per_seed() -> None:
@@ -103,13 +99,11 @@ def test_sweep_skips_finished_runs_and_records_failures(teacher_run: Path, tmp_p
 
 @pytest.mark.slow
 def test_digits_sweep_interrupted_and_resumed_then_a_second_invocation_trains_nothing(tmp_path: Path) -> None:
-    env = {**os.environ, "DSKD_PROGRESS": "0", "DSKD_DEVICE": "cpu", "PYTHONPATH": str(ROOT)}
+    env = subprocess_env()
     runs = tmp_path / "runs"
     teacher = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "dskd_cli",
+            *DSKD,
             "train",
             "vanilla",
             "resnet8",
@@ -126,9 +120,7 @@ def test_digits_sweep_interrupted_and_resumed_then_a_second_invocation_trains_no
     )
     assert teacher.returncode == 0, teacher.stderr
     sweep = [
-        sys.executable,
-        "-m",
-        "dskd_cli",
+        *DSKD,
         "sweep",
         "kd",
         "resnet8",
