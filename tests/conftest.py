@@ -66,3 +66,12 @@ def subprocess_env() -> dict[str, str]:
     slow both several-fold, one thread each does not.
     """
     return {**os.environ, "DSKD_PROGRESS": "0", "DSKD_DEVICE": "cpu", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture
+def float64() -> Iterator[None]:
+    """Run a test with float64 as the default dtype (algebraic identities are checked to ~1e-10)."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(before)

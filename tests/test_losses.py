@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -13,14 +12,7 @@ from torch import nn
 from dskd_core.losses import kd, standardize, standardized
 from dskd_core.sdd import flatten_regions, multiscale_logits, num_regions, region_weights, sdd_loss
 
-
-@pytest.fixture(autouse=True)
-def _float64() -> Iterator[None]:
-    """Algebraic identities are checked in float64."""
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(before)
+pytestmark = pytest.mark.usefixtures("float64")  # algebraic identities are checked in float64
 
 
 def _kd_fn(t: float):
