@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -45,11 +45,11 @@ def fetch_teachers(
     from dskd_core.teachers import check_teachers, ensure_checkable, parse_models
     from dskd_core.teachers import fetch_teachers as fetch
 
-    given = {"teachers_dir": teachers_dir, "data_dir": data_dir, "device": device}
+    given: dict[str, Any] = {"teachers_dir": teachers_dir, "data_dir": data_dir, "device": device}
     settings = Settings(**{k: v for k, v in given.items() if v is not None})
     names = parse_models(models)
     if check:
-        ensure_checkable(dataset)  # before a download that --check could not use
+        ensure_checkable(dataset, settings.data_dir)  # before a download that --check could not use
     interactive = render.progress_enabled(settings.progress)
     with render.fetch_progress(interactive) as observer:
         results = fetch(

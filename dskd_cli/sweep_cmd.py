@@ -46,7 +46,7 @@ def sweep(
 
     if fmt not in ("table", "json"):
         raise UsageError(f"invalid --format '{fmt}': use table or json")
-    given = {
+    given: dict[str, Any] = {
         k: v
         for k, v in {"device": device, "data_dir": data_dir, "teachers_dir": teachers_dir, "runs_dir": runs_dir}.items()
         if v is not None

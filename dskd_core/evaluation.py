@@ -7,31 +7,53 @@ from typing import Any
 
 from dskd_core.checkpoint import read_metadata
 from dskd_core.config import Settings
-from dskd_core.data import BatchLoader, get_dataset_spec, load_dataset
+from dskd_core.data import fitted_spec, get_dataset_spec, load_dataset, make_loader
+from dskd_core.data.factory import auto_workers
+from dskd_core.errors import UsageError
 from dskd_core.train.build import STUDENT_BEST, checkpoint_in, load_model, resolve_device
 from dskd_core.train.evaluate import evaluate
 
 
 def evaluate_checkpoint(
-    arch: str, checkpoint: Path, dataset: str, settings: Settings, *, batch_size: int | None = None
+    arch: str,
+    checkpoint: Path,
+    dataset: str,
+    settings: Settings,
+    *,
+    batch_size: int | None = None,
+    image_size: int | None = None,
 ) -> dict[str, Any]:
     """Top-1/top-5/loss of ``arch`` loaded from ``checkpoint`` (a run folder means its best student).
 
-    The test batch size defaults to the one the run evaluated with, so the number reproduces
-    the run's ``summary.json``.
+    The test batch size (and, on ImageNet, the crop size) default to the ones the run evaluated
+    with, so the number reproduces the run's ``summary.json``.
     """
-    from dskd_core.models import list_models
+    from dskd_core.models import resolve_model_name
 
-    if arch not in list_models():
-        from dskd_core.errors import UnknownNameError
-
-        raise UnknownNameError("model", arch, list_models())
     spec = get_dataset_spec(dataset)
+    arch, _ = resolve_model_name(arch, spec.zoo)
     path = checkpoint_in(Path(checkpoint), STUDENT_BEST)
+    meta = read_metadata(path) if path.suffix == ".safetensors" else {}
     if batch_size is None:
-        batch_size = int(read_metadata(path).get("test_batch_size", 64)) if path.suffix == ".safetensors" else 64
+        batch_size = int(meta.get("test_batch_size", 64))
+    if spec.resizable:
+        image_size = image_size or int(meta.get("image_size", spec.recipe.get("image_size", 224)))
+    elif image_size is not None:
+        raise UsageError(f"{dataset} images have a fixed size: drop --image-size (it applies to imagenet)")
     device = resolve_device(settings.device)
-    model = load_model(arch, path, spec.num_classes, device)
-    _, test = load_dataset(dataset, settings.data_dir, settings.download)
-    result = evaluate(model, BatchLoader(test, spec, batch_size, train=False, device=device))
+    train, test = load_dataset(dataset, settings.data_dir, settings.download)
+    spec = fitted_spec(spec, train, None)
+    model = load_model(arch, path, spec.num_classes, device, zoo=spec.zoo)
+    workers = settings.workers if settings.workers is not None else auto_workers()
+    loader = make_loader(
+        test,
+        spec,
+        batch_size,
+        train=False,
+        device=device,
+        image_size=image_size,
+        workers=workers,
+        pin_memory=settings.pin_memory,
+    )
+    result = evaluate(model, loader)
     return {**result.as_dict(), "model": arch, "checkpoint": str(path), "dataset": dataset}

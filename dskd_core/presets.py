@@ -1,7 +1,9 @@
-"""Paper presets: per (method, teacher, student) values for the DSKD README's CIFAR-100 pairs.
+"""Paper presets: per (dataset, method, teacher, student) values for the papers' pairs.
 
-The values live in ``presets.toml`` (data, with its sources); this module loads, validates and
-looks them up. A preset sits between the method defaults and the user's file and flags.
+The DSKD README's 14 CIFAR-100 pairs and the two ImageNet pairs (ResNet34 → ResNet18,
+ResNet50 → MobileNetV1). The values live in ``presets.toml`` (data, with its sources); this
+module loads, validates and looks them up. A preset sits between the method defaults and the
+user's file and flags.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ else:  # pragma: no cover
 
 PRESET_DATASET = "cifar100"
 _META_KEYS = {"method", "teacher", "student", "structure", "sdd_scales", "base_temp", "stand_kd_weight"}
+_OPTIONAL_META = {"dataset"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Preset:
     base_temp: float  # --base-temp default under --stand
     stand_kd_weight: float  # --kd-weight default under --stand
     values: dict[str, Any] = field(default_factory=dict)  # run-config keys applied as they are
+    dataset: str = PRESET_DATASET
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -41,21 +45,24 @@ class Preset:
 
 def _parse(entry: dict[str, Any]) -> Preset:
     from dskd_core.config import RunConfig
+    from dskd_core.data import get_dataset_spec
     from dskd_core.methods import get_method
     from dskd_core.models import list_models
     from dskd_core.sdd import validate_scales
 
-    where = f"preset {entry.get('method')} {entry.get('teacher')}->{entry.get('student')}"
+    dataset = entry.get("dataset", PRESET_DATASET)
+    where = f"preset {dataset} {entry.get('method')} {entry.get('teacher')}->{entry.get('student')}"
     missing = _META_KEYS - set(entry)
     if missing:
         raise DskdError(f"{where} lacks {sorted(missing)}: fix presets.toml")
     get_method(entry["method"])
+    zoo = get_dataset_spec(dataset).zoo
     for name in (entry["teacher"], entry["student"]):
-        if name not in list_models():
+        if name not in list_models(zoo):
             raise DskdError(f"{where} names an unknown model {name}: fix presets.toml")
     if entry["structure"] not in ("homogeneous", "heterogeneous"):
         raise DskdError(f"{where}: structure must be homogeneous or heterogeneous")
-    values = {k: v for k, v in entry.items() if k not in _META_KEYS}
+    values = {k: v for k, v in entry.items() if k not in _META_KEYS | _OPTIONAL_META}
     unknown = set(values) - set(RunConfig.model_fields)
     if unknown:
         raise DskdError(f"{where} sets unknown run-config keys {sorted(unknown)}: fix presets.toml")
@@ -68,6 +75,7 @@ def _parse(entry: dict[str, Any]) -> Preset:
         base_temp=float(entry["base_temp"]),
         stand_kd_weight=float(entry["stand_kd_weight"]),
         values=values,
+        dataset=dataset,
     )
 
 
@@ -76,14 +84,14 @@ def load_presets() -> tuple[Preset, ...]:
     """Every preset, validated; duplicates are an error."""
     text = resources.files("dskd_core").joinpath("presets.toml").read_text()
     presets = tuple(_parse(entry) for entry in tomllib.loads(text)["preset"])
-    keys = [p.key for p in presets]
+    keys = [(p.dataset, *p.key) for p in presets]
     if len(keys) != len(set(keys)):
-        raise DskdError("presets.toml holds a (method, teacher, student) twice: fix it")
+        raise DskdError("presets.toml holds a (dataset, method, teacher, student) twice: fix it")
     return presets
 
 
 def find_preset(method: str, teacher: str | None, student: str, dataset: str) -> Preset | None:
-    """The preset for this run, if the pair is one of the paper's (CIFAR-100 only)."""
-    if dataset != PRESET_DATASET or teacher is None:
+    """The preset for this run, if the pair is one of the papers' on this dataset."""
+    if teacher is None:
         return None
-    return next((p for p in load_presets() if p.key == (method, teacher, student)), None)
+    return next((p for p in load_presets() if p.dataset == dataset and p.key == (method, teacher, student)), None)

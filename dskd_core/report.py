@@ -334,9 +334,23 @@ def read_dskd_run(run_dir: Path) -> RunRecord | None:
         best_acc=float(best) if best is not None else (max(curve) if curve else None),
         last_acc=float(last) if last is not None else (curve[-1] if curve else None),
         curve=tuple(curve),
-        config={k: v for k, v in config.items() if k not in _CONFIG_IGNORED} or None,
+        config={k: v for k, v in _with_defaults(config).items() if k not in _CONFIG_IGNORED} or None,
         error=summary.get("error"),
     )
+
+
+def _with_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """A run's config with the keys an older dskd did not write, at the defaults that applied then."""
+    if not config:
+        return config
+    from dskd_core.config import RunConfig
+
+    missing = {
+        name: spec.get_default(call_default_factory=True)
+        for name, spec in RunConfig.model_fields.items()
+        if name not in config and not spec.is_required()
+    }
+    return {**missing, **config} if missing else config
 
 
 def _int_or_none(value: Any) -> int | None:

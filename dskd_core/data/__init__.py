@@ -1,6 +1,7 @@
-"""Datasets held in memory as uint8 tensors, with batched augmentation on the training device.
+"""Datasets: in memory as uint8 tensors with batched augmentation on the device, and ImageNet.
 
-Every dataset here is small enough to keep whole (CIFAR-100 is 150 MB as uint8): batches are
+ImageNet (``imagefolder.py``) is read from its ImageFolder tree by DataLoader workers. Every
+other dataset here is small enough to keep whole (CIFAR-100 is 150 MB as uint8): batches are
 sliced from one tensor and augmented in one shot (random crop with zero padding 4, optional
 horizontal flip, normalisation), which is faster than per-image PIL transforms and makes the
 data order a pure function of (seed, epoch), so a resumed run sees exactly the same batches.
@@ -8,15 +9,33 @@ data order a pure function of (seed, epoch), so a resumed run sees exactly the s
 
 from __future__ import annotations
 
+from dskd_core.data.factory import Loader, fitted_spec, make_loader, run_loaders
+from dskd_core.data.imagefolder import ImageFolderLoader, ImageFolderSplit
 from dskd_core.data.loader import BatchLoader, augment_batch
-from dskd_core.data.registry import DatasetSpec, TensorDataset, get_dataset_spec, list_datasets, load_dataset
+from dskd_core.data.registry import (
+    DatasetSpec,
+    Split,
+    TensorDataset,
+    get_dataset_spec,
+    list_datasets,
+    load_dataset,
+)
+from dskd_core.data.shard import Shard
 
 __all__ = [
     "BatchLoader",
     "DatasetSpec",
+    "ImageFolderLoader",
+    "ImageFolderSplit",
+    "Loader",
+    "Shard",
+    "Split",
     "TensorDataset",
     "augment_batch",
+    "fitted_spec",
     "get_dataset_spec",
     "list_datasets",
     "load_dataset",
+    "make_loader",
+    "run_loaders",
 ]

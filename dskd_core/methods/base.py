@@ -13,7 +13,7 @@ from dskd_core.models import Features, ZooModel
 
 if TYPE_CHECKING:
     from dskd_core.config import RunConfig
-    from dskd_core.data import TensorDataset
+    from dskd_core.data import Split
     from dskd_core.data.loader import BatchExtra
 
 Batch = Mapping[str, Tensor]
@@ -78,7 +78,7 @@ class Distiller(nn.Module):
             return {"loss_kd": min(epoch / self.cfg.warmup, 1.0)}
         return {}
 
-    def bind_data(self, train: TensorDataset) -> None:
+    def bind_data(self, train: Split) -> None:
         """Called once by the engine with the training split, before the optimizer and any resume.
 
         Methods whose state depends on the data (CRD's memory banks, one row per sample) size it

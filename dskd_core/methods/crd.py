@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dskd_core.config import RunConfig
-from dskd_core.data import TensorDataset
+from dskd_core.data import Split
 from dskd_core.data.contrast import ContrastSampler
 from dskd_core.data.loader import BatchExtra
 from dskd_core.errors import UsageError
@@ -144,7 +144,7 @@ class CRD(FeatureDistiller):
         self._memory: CRDMemory | None = None
         self.num_data = 0
 
-    def bind_data(self, train: TensorDataset) -> None:
+    def bind_data(self, train: Split) -> None:
         cfg = self.cfg
         assert cfg.crd_feat_dim is not None and cfg.crd_nce_k is not None and cfg.crd_mode is not None
         device = self.embed_s.linear.weight.device

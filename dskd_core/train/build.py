@@ -42,9 +42,9 @@ def checkpoint_in(path: Path, name: str = STUDENT_LAST) -> Path:
     return path
 
 
-def load_model(arch: str, path: Path, num_classes: int, device: torch.device) -> ZooModel:
-    """Build ``arch`` and load a dskd safetensors or legacy ``.pth`` checkpoint into it, strictly."""
-    model = create_model(arch, num_classes=num_classes)
+def load_model(arch: str, path: Path, num_classes: int, device: torch.device, *, zoo: str = "cifar") -> ZooModel:
+    """Build ``arch`` of ``zoo`` and load a dskd safetensors or legacy ``.pth`` checkpoint into it, strictly."""
+    model = create_model(arch, num_classes=num_classes, zoo=zoo)
     state, meta = read_model_weights(path)
     saved_arch = meta.get("arch")
     if saved_arch and saved_arch != arch:

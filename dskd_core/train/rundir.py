@@ -21,15 +21,18 @@ from dskd_core.config import RunConfig
 from dskd_core.errors import UsageError
 from dskd_core.methods import Distiller
 from dskd_core.train.build import STUDENT_BEST, STUDENT_LAST
-from dskd_core.train.state import Progress, has_train_state
+from dskd_core.train.state import Progress, has_train_state, save_train_state
 
 
 class RunLog:
-    """``log.jsonl``: one JSON object per event, flushed per line."""
+    """``log.jsonl``: one JSON object per event, flushed per line (``write=False``: a process that must not write)."""
 
-    def __init__(self, path: Path, keep_epochs_upto: int | None) -> None:
+    def __init__(self, path: Path, keep_epochs_upto: int | None, *, write: bool = True) -> None:
         """``keep_epochs_upto=None`` starts a fresh log; else epochs past it (an uncommitted epoch) go."""
         self.path = path
+        self.enabled = write
+        if not write:
+            return
         if keep_epochs_upto is None:
             path.unlink(missing_ok=True)
             return
@@ -37,6 +40,8 @@ class RunLog:
         atomic_write_text(path, "".join(json.dumps(e) + "\n" for e in kept))
 
     def write(self, event: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
         with self.path.open("a") as handle:
             handle.write(json.dumps(event) + "\n")
             handle.flush()
@@ -53,15 +58,13 @@ def read_events(path: Path) -> list[dict[str, Any]]:
     return events
 
 
-def prepare_run_dir(cfg: RunConfig, run_dir: Path, *, resume: bool, overwrite: bool) -> bool:
-    """Check what the folder holds against the request; True when there is a state to resume."""
+def check_run_dir(cfg: RunConfig, run_dir: Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse what :func:`prepare_run_dir` would refuse, without touching the folder."""
+    if overwrite:
+        return
     ckpt_dir = run_dir / "checkpoints"
     summary = _read_json(run_dir / "summary.json")
-    if overwrite:
-        shutil.rmtree(ckpt_dir, ignore_errors=True)
-        for name in ("log.jsonl", "summary.json", "config.json"):
-            (run_dir / name).unlink(missing_ok=True)
-    elif has_train_state(ckpt_dir) and not resume:
+    if has_train_state(ckpt_dir) and not resume:
         if summary.get("status") == "finished":
             raise UsageError(
                 f"{run_dir} holds a finished run (best top-1 {summary.get('best_acc', 0):.2f}): pass --overwrite to "
@@ -73,12 +76,29 @@ def prepare_run_dir(cfg: RunConfig, run_dir: Path, *, resume: bool, overwrite: b
     saved = _read_json(run_dir / "config.json")
     if resume and saved:
         now = cfg.model_dump(mode="json")
-        changed = sorted(k for k in now if k != "epochs" and saved.get(k) != now[k])
+        # A key the saved config lacks (written by an older dskd) had its default value.
+        defaults = RunConfig.model_construct(**{k: now[k] for k in ("method", "student")}).model_dump(mode="json")
+        changed = sorted(k for k in now if k != "epochs" and saved.get(k, defaults.get(k)) != now[k])
+        if changed == ["world_size"]:
+            raise UsageError(
+                f"--resume with {now['world_size']} processes, but {run_dir} trained with "
+                f"{saved.get('world_size', 1)}: launch that many processes (--nproc/torchrun), or start a new run"
+            )
         if changed:
             raise UsageError(
                 f"--resume with a different config ({', '.join(changed)} changed): drop those flags, or start a "
                 "new run with another --seed/--name"
             )
+
+
+def prepare_run_dir(cfg: RunConfig, run_dir: Path, *, resume: bool, overwrite: bool) -> bool:
+    """Check what the folder holds against the request; True when there is a state to resume."""
+    check_run_dir(cfg, run_dir, resume=resume, overwrite=overwrite)
+    ckpt_dir = run_dir / "checkpoints"
+    if overwrite:
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
+        for name in ("log.jsonl", "summary.json", "config.json"):
+            (run_dir / name).unlink(missing_ok=True)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.json", cfg.to_json() + "\n")
     return resume and has_train_state(ckpt_dir)
@@ -93,19 +113,34 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 class RunFiles:
-    """The derived files of one run folder: student checkpoints, the log and ``summary.json``."""
+    """The derived files of one run folder: student checkpoints, the log and ``summary.json``.
 
-    def __init__(self, cfg: RunConfig, run_dir: Path, device: torch.device, num_classes: int) -> None:
+    ``write=False`` (every process but rank 0 of a distributed run) computes the same values and
+    writes nothing.
+    """
+
+    def __init__(
+        self, cfg: RunConfig, run_dir: Path, device: torch.device, num_classes: int, *, write: bool = True
+    ) -> None:
         self.cfg, self.run_dir, self.device, self.num_classes = cfg, run_dir, device, num_classes
         self.ckpt_dir = run_dir / "checkpoints"
+        self.enabled = write
 
     def summary(self, progress: Progress, status: str, **extra: Any) -> dict[str, Any]:
         summary = {**summarize(self.cfg, progress, self.device, status), **extra}
-        atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+        if self.enabled:
+            atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
         return summary
+
+    def commit(self, distiller: Distiller, optimizer: torch.optim.Optimizer, progress: Progress) -> None:
+        """Save the train state: the commit point of an epoch."""
+        if self.enabled:
+            save_train_state(self.ckpt_dir, distiller, optimizer, progress, self.cfg.to_json())
 
     def students(self, distiller: Distiller, progress: Progress, *, only_missing: bool = False) -> None:
         """``student_last`` (this epoch) and ``student_best`` (the best epoch), from the committed state."""
+        if not self.enabled:
+            return
         last = progress.last_event or {}
         for name, epoch in ((STUDENT_LAST, progress.epoch), (STUDENT_BEST, progress.best_epoch)):
             path = self.ckpt_dir / name
@@ -125,10 +160,14 @@ class RunFiles:
                 "top5": top5,
                 "test_batch_size": self.cfg.test_batch_size,
             }
+            if self.cfg.image_size is not None:
+                meta["image_size"] = self.cfg.image_size
             save_student(path, state, arch=self.cfg.student, num_classes=self.num_classes, extra=meta)
 
     def repair(self, distiller: Distiller, progress: Progress, log: RunLog) -> None:
         """After a resume: re-derive what a kill between the commit and these writes left out."""
+        if not self.enabled:
+            return
         logged = {e.get("epoch") for e in read_events(log.path) if e.get("event") == "epoch"}
         if progress.last_event is not None and progress.epoch not in logged:
             log.write(progress.last_event)

@@ -1,0 +1,263 @@
+"""ImageNet in ImageFolder layout: checked before training, decoded by DataLoader workers.
+
+``<data-dir>/imagenet/{train,val}/<class>/<image>`` (or ``<data-dir>/{train,val}`` directly), as
+torchvision's ``ImageFolder`` and mdistiller read it. The layout is checked once, up front, with
+one-line errors: a missing split, validation images not sorted into class folders, class lists
+of train and val that differ, an empty class, too few classes. Class indices are the sorted
+folder names (``ImageFolder``'s rule, so torchvision's label order for ILSVRC-2012 synsets).
+
+Transforms are the standard ones (method-spec §8): RandomResizedCrop + horizontal flip for
+training, Resize(size · 256/224) + CenterCrop for evaluation, at ``image_size`` (224 unless
+``--image-size`` says otherwise). Workers return uint8 tensors; normalisation happens on the
+training device. Each training sample's augmentation is drawn from a generator seeded by
+(seed, epoch, sample index), so it is the same for any number of workers or processes and a
+resumed run sees the same crops.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from dskd_core.data.shard import ShardSampler, stream_seed
+from dskd_core.errors import DatasetNotFound
+
+if TYPE_CHECKING:
+    from dskd_core.data.loader import BatchExtra
+    from dskd_core.data.registry import DatasetSpec
+
+#: torchvision's ``IMG_EXTENSIONS``.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+SPLITS = ("train", "val")
+FOLDER = "imagenet"
+#: The short side an evaluation image is resized to, relative to the crop (256 for 224).
+RESIZE_RATIO = 256 / 224
+
+
+@dataclass(frozen=True, eq=False)
+class ImageFolderSplit:
+    """One split of an ImageFolder tree: class names, relative file paths and labels."""
+
+    root: Path  # the split folder
+    classes: tuple[str, ...]
+    paths: np.ndarray  # (N,) bytes, relative to root: one array, not N Python strings, in every worker
+    labels: Tensor  # (N,) int64
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def path(self, index: int) -> Path:
+        return self.root / os.fsdecode(bytes(self.paths[index]))
+
+
+def _is_image(name: str) -> bool:
+    return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def scan_split(folder: Path, split: str) -> ImageFolderSplit:
+    """The images of ``folder`` (``<class>/<image>``, any depth below the class), checked."""
+    with os.scandir(folder) as entries:
+        items = sorted(entries, key=lambda e: e.name)
+    classes = [e.name for e in items if e.is_dir() and not e.name.startswith(".")]
+    loose = [e.name for e in items if e.is_file() and _is_image(e.name)]
+    if loose:
+        hint = " (e.g. with the ILSVRC2012 validation labels and valprep.sh)" if split == "val" else ""
+        raise DatasetNotFound(
+            f"{folder} holds {len(loose)} images directly (e.g. {loose[0]}) instead of class folders: sort them "
+            f"into {split}/<class>/{hint}"
+        )
+    if not classes:
+        raise DatasetNotFound(f"{folder} has no class folders: put the {split} images in {split}/<class>/<image>")
+    paths: list[bytes] = []
+    labels: list[int] = []
+    for label, name in enumerate(classes):
+        found = sorted(
+            os.fsencode(os.path.relpath(os.path.join(top, f), folder))
+            for top, _, files in os.walk(folder / name, followlinks=True)
+            for f in files
+            if _is_image(f)
+        )
+        if not found:
+            raise DatasetNotFound(
+                f"class folder {folder / name} holds no images ({', '.join(IMAGE_EXTENSIONS)}): add its images or "
+                "remove the folder from both splits"
+            )
+        paths += found
+        labels += [label] * len(found)
+    return ImageFolderSplit(folder, tuple(classes), np.array(paths, dtype=np.bytes_), torch.tensor(labels))
+
+
+def imagenet_root(data_dir: Path) -> Path:
+    """``<data-dir>/imagenet`` when it exists, else ``<data-dir>`` when it holds a split folder."""
+    nested = data_dir / FOLDER
+    if nested.is_dir() or not any((data_dir / s).is_dir() for s in SPLITS):
+        return nested
+    return data_dir
+
+
+def load_imagefolder(data_dir: Path, download: bool = False) -> tuple[ImageFolderSplit, ImageFolderSplit]:
+    """``(train, val)`` of the ImageNet tree under ``data_dir``, after the layout checks."""
+    root = imagenet_root(Path(data_dir))
+    missing = [s for s in SPLITS if not (root / s).is_dir()]
+    if len(missing) == len(SPLITS):
+        raise DatasetNotFound(
+            f"ImageNet not found: put train/ and val/ in ImageFolder layout (train/<class>/<image>.JPEG) under "
+            f"{root}/, or pass --data-dir (it cannot be downloaded)"
+        )
+    if missing:
+        raise DatasetNotFound(
+            f"ImageNet split {root / missing[0]} is missing: put the {missing[0]} images in {missing[0]}/<class>/ "
+            f"beside {SPLITS[1 - SPLITS.index(missing[0])]}/"
+        )
+    train, val = scan_split(root / "train", "train"), scan_split(root / "val", "val")
+    if train.classes != val.classes:
+        only_train = sorted(set(train.classes) - set(val.classes))
+        only_val = sorted(set(val.classes) - set(train.classes))
+        parts = [f"{len(v)} only in {k}/ (e.g. {v[0]})" for k, v in (("train", only_train), ("val", only_val)) if v]
+        raise DatasetNotFound(
+            f"train/ and val/ under {root} have different class folders ({'; '.join(parts)}): give both splits the "
+            "same classes"
+        )
+    if len(train.classes) < 2:
+        raise DatasetNotFound(f"{root} has {len(train.classes)} class: a classifier needs at least 2 class folders")
+    return train, val
+
+
+def check_class_count(split: ImageFolderSplit, expected: int | None) -> int:
+    """The split's class count, refused when a count was asked for (``--num-classes``) and differs."""
+    found = len(split.classes)
+    if expected is not None and expected != found:
+        raise DatasetNotFound(
+            f"{split.root.parent} has {found} classes, but --num-classes is {expected}: point --data-dir at the "
+            f"full set, or pass --num-classes {found}"
+        )
+    return found
+
+
+class _Images(Dataset[tuple[Tensor, int, int]]):
+    """Decoded, transformed images of a split as ``(uint8 (3, S, S), label, index)``."""
+
+    def __init__(self, split: ImageFolderSplit, transform: Any, seed: int | None) -> None:
+        self.split, self.transform, self.seed = split, transform, seed
+        self.epoch = 1
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, int, int]:
+        from PIL import Image
+
+        path = self.split.path(index)
+        try:
+            with Image.open(path) as raw:
+                image = raw.convert("RGB")
+        except (OSError, ValueError, Image.DecompressionBombError) as err:
+            raise DatasetNotFound(f"cannot read {path} ({type(err).__name__}): replace or remove that file") from None
+        if self.seed is None:
+            return self.transform(image), int(self.split.labels[index]), index
+        # torchvision's transforms draw from the global RNG: seed a forked one per sample.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(stream_seed(self.seed, self.epoch, index))
+            return self.transform(image), int(self.split.labels[index]), index
+
+
+def build_transform(image_size: int, *, train: bool, randaugment: bool = False) -> Any:
+    """RandomResizedCrop + flip (+ RandAugment) for training; Resize(size · 256/224) + CenterCrop otherwise."""
+    from torchvision import transforms as T
+
+    if train:
+        steps = [T.RandomResizedCrop(image_size), T.RandomHorizontalFlip()]
+        if randaugment:
+            steps.append(T.RandAugment(num_ops=2, magnitude=10))
+    else:
+        steps = [T.Resize(round(image_size * RESIZE_RATIO)), T.CenterCrop(image_size)]
+    return T.Compose([*steps, T.PILToTensor()])
+
+
+class ImageFolderLoader:
+    """``{"image", "target", "index"}`` batches of an :class:`ImageFolderSplit`, like ``BatchLoader``'s.
+
+    Training batches follow ``DistributedSampler`` (the (seed, epoch) permutation, padded and
+    strided over ``world_size`` ranks; one rank when not distributed); evaluation batches an
+    unpadded shard. Images are decoded in ``workers`` processes, pinned when ``pin_memory``,
+    moved to ``device`` and normalised there (``channels_last``: in that memory layout).
+    """
+
+    def __init__(
+        self,
+        split: ImageFolderSplit,
+        spec: DatasetSpec,
+        batch_size: int,
+        *,
+        train: bool,
+        device: torch.device,
+        image_size: int,
+        seed: int = 0,
+        randaugment: bool = False,
+        extras: Mapping[str, BatchExtra] | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+        workers: int = 0,
+        pin_memory: bool = False,
+        channels_last: bool = False,
+    ) -> None:
+        self.device, self.seed, self.rank, self.train = device, seed, rank, train
+        self.channels_last = channels_last
+        self.extras = dict(extras or {})
+        self.epoch = 1
+        transform = build_transform(image_size, train=train, randaugment=randaugment)
+        self.dataset = _Images(split, transform, seed if train else None)
+        # seed·1_000_003 + epoch: seeds 0 and 1 must not replay each other's orders an epoch apart.
+        self.sampler: DistributedSampler[Any] | ShardSampler = (
+            DistributedSampler(self.dataset, world_size, rank, shuffle=True, seed=seed * 1_000_003)
+            if train
+            else ShardSampler(len(split), rank, world_size)
+        )
+        self.loader = DataLoader(
+            self.dataset,
+            batch_size=batch_size,
+            sampler=self.sampler,
+            num_workers=workers,
+            pin_memory=pin_memory and device.type == "cuda",
+        )
+        self._mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1) * 255.0
+        self._std = torch.tensor(spec.std, device=device).view(1, 3, 1, 1) * 255.0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = self.dataset.epoch = epoch
+        if isinstance(self.sampler, DistributedSampler):
+            self.sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[dict[str, Tensor]]:
+        gen = torch.Generator().manual_seed(stream_seed(self.seed, self.epoch, self.rank))
+        batches = iter(self.loader)
+        while True:
+            try:
+                images, target, index = next(batches)
+            except StopIteration:
+                return
+            except DatasetNotFound as err:  # from a worker it carries the worker's traceback: keep the message
+                lines = str(err).strip().splitlines() or [""]
+                raise DatasetNotFound(lines[-1].split(": ", 1)[-1] if len(lines) > 1 else lines[0]) from None
+            image = (images.to(self.device, non_blocking=True).float() - self._mean) / self._std
+            if self.channels_last:
+                image = image.contiguous(memory_format=torch.channels_last)
+            batch = {
+                "image": image,
+                "target": target.to(self.device, non_blocking=True),
+                "index": index.to(self.device, non_blocking=True),
+            }
+            for key, extra in self.extras.items():
+                batch[key] = extra(index, gen).to(self.device)
+            yield batch
