@@ -5,18 +5,18 @@ _dskd() {
     if [[ $COMP_CWORD -eq 1 ]]; then
         COMPREPLY=($(compgen -W "train eval quickstart presets models completions report sweep fetch-teachers" -- "$cur")); return
     fi
-    local models="MobileNetV2 ResNet18 ResNet34 ResNet50 ShuffleV1 ShuffleV2 resnet110 resnet14 resnet20 resnet32 resnet32x4 resnet44 resnet56 resnet8 resnet8x4 vgg11 vgg13 vgg16 vgg19 vgg8 wrn_16_1 wrn_16_2 wrn_40_1 wrn_40_2"
+    local models="MobileNetV1 MobileNetV2 ResNet18 ResNet34 ResNet50 ShuffleV1 ShuffleV2 resnet110 resnet14 resnet20 resnet32 resnet32x4 resnet44 resnet56 resnet8 resnet8x4 vgg11 vgg13 vgg16 vgg19 vgg8 wrn_16_1 wrn_16_2 wrn_40_1 wrn_40_2"
     local methods="at crd dkd fitnet kd kdsvd nst ofd pkt reviewkd rkd rld sp vanilla vid"
-    local datasets="cifar100 digits synthetic"
+    local datasets="cifar100 digits imagenet synthetic"
     local shells="bash zsh fish"
     case "${COMP_WORDS[1]}" in
         train)
             case "$prev" in
                 --dataset|-d) COMPREPLY=($(compgen -W "$datasets" -- "$cur")); return;;
-                --scales|--M|--base-temp|--kd-weight|--sdd-weighting|--sdd-complementary|--clip-grad|--epochs|--batch-size|--lr|--seed|--device|--set|--name) COMPREPLY=(); return;;
+                --scales|--M|--base-temp|--kd-weight|--sdd-weighting|--sdd-complementary|--clip-grad|--epochs|--batch-size|--lr|--seed|--device|--set|--name|--image-size|--num-classes|--workers|--nproc|--lr-scaling|--precision) COMPREPLY=(); return;;
                 --data-dir|--teachers-dir|--teacher-ckpt|--runs-dir|--config) COMPREPLY=($(compgen -f -- "$cur")); return;;
             esac
-            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--dataset -d --scales --M --stand --logit-stand --base-temp --kd-weight --same-t --sdd-weighting --sdd-complementary --clip-grad --aug --no-preset --epochs --batch-size --lr --seed --device --data-dir --teachers-dir --teacher-ckpt --runs-dir --config --set --name --deterministic --resume --overwrite --allow-weak-teacher --dry-run -h --help" -- "$cur")); return; fi
+            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--dataset -d --scales --M --stand --logit-stand --base-temp --kd-weight --same-t --sdd-weighting --sdd-complementary --clip-grad --aug --no-preset --epochs --batch-size --lr --seed --device --data-dir --teachers-dir --teacher-ckpt --runs-dir --config --set --name --deterministic --resume --overwrite --allow-weak-teacher --image-size --num-classes --workers --nproc --sync-bn --lr-scaling --fast --precision --compile --dry-run -h --help" -- "$cur")); return; fi
             local pos; [[ $COMP_CWORD -eq 2 ]] && pos="$methods" || pos="$models"
             COMPREPLY=($(compgen -W "$pos" -- "$cur"));;
         eval)
@@ -24,9 +24,9 @@ _dskd() {
                 -m|--model) COMPREPLY=($(compgen -W "$models" -- "$cur")); return;;
                 -c|--checkpoint|--data-dir) COMPREPLY=($(compgen -f -- "$cur")); return;;
                 -d|--dataset) COMPREPLY=($(compgen -W "$datasets" -- "$cur")); return;;
-                -bs|--batch-size|--device|--format) COMPREPLY=(); return;;
+                -bs|--batch-size|--image-size|--device|--format) COMPREPLY=(); return;;
             esac
-            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "-m --model -c --checkpoint -d --dataset -bs --batch-size --device --data-dir --format -h --help" -- "$cur")); return; fi
+            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "-m --model -c --checkpoint -d --dataset -bs --batch-size --image-size --device --data-dir --format -h --help" -- "$cur")); return; fi
             ;;
         quickstart)
             case "$prev" in
@@ -39,14 +39,15 @@ _dskd() {
         presets)
             case "$prev" in
                 --method|--format) COMPREPLY=(); return;;
+                --dataset|-d) COMPREPLY=($(compgen -W "$datasets" -- "$cur")); return;;
             esac
-            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--method --format -h --help" -- "$cur")); return; fi
+            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--method --dataset -d --format -h --help" -- "$cur")); return; fi
             ;;
         models)
             case "$prev" in
-                --num-classes) COMPREPLY=(); return;;
+                --num-classes|--zoo) COMPREPLY=(); return;;
             esac
-            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--params --num-classes -h --help" -- "$cur")); return; fi
+            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--params --num-classes --zoo -h --help" -- "$cur")); return; fi
             ;;
         completions)
             case "$prev" in

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,24 +24,30 @@ class DskdGroup(TyperGroup):
 
     def main(
         self,
-        args: Any = None,
+        args: Sequence[str] | None = None,
         prog_name: str | None = None,
         complete_var: str | None = None,
         standalone_mode: bool = True,
+        windows_expand_args: bool = True,
         **extra: Any,
     ) -> Any:
+        global _ARGV
+        _ARGV = [str(a) for a in (sys.argv[1:] if args is None else args)]
+        render.set_quiet(False)
         try:
             rv = super().main(
                 args=args,
                 prog_name=prog_name or "dskd",
                 complete_var=complete_var,
                 standalone_mode=False,
+                windows_expand_args=windows_expand_args,
                 **extra,
             )
         except DskdError as err:
             if os.environ.get("DSKD_DEBUG"):
                 traceback.print_exc()
-            render.error(str(err))
+            if not _reported_elsewhere(err):
+                render.error(str(err))
             sys.exit(err.exit_code)
         except (typer.Abort, KeyboardInterrupt):
             render.error("interrupted: re-run the same command with --resume to continue")
@@ -59,6 +66,35 @@ class DskdGroup(TyperGroup):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+#: The arguments of this invocation (``dskd train --nproc N`` hands them to its processes).
+_ARGV: list[str] = []
+
+
+def _reported_elsewhere(err: DskdError) -> bool:
+    """Under torchrun, rank 0 prints errors every rank meets (bad input, exit 2) or that it relayed."""
+    if getattr(err, "quiet", False):
+        return True
+    if err.exit_code != 2 or "WORLD_SIZE" not in os.environ:
+        return False
+    from dskd_core.train.distributed import launched_rank
+
+    return launched_rank() != 0
+
+
+def _child_argv(argv: list[str]) -> list[str]:
+    """``argv`` without ``--nproc N`` / ``--nproc=N``."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
 
 
 app = typer.Typer(
@@ -90,7 +126,7 @@ def _settings(**given: Any) -> Any:
 def _complete_models(incomplete: str) -> list[str]:
     from dskd_core.models import list_models
 
-    return [m for m in list_models() if m.startswith(incomplete)]
+    return [m for m in list_models(None) if m.startswith(incomplete)]
 
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Datasets folder (env DSKD_DATA_DIR; default data/).")]
@@ -120,7 +156,10 @@ def train(
         ),
     ] = None,
     dataset: Annotated[
-        str, typer.Option("--dataset", "-d", help="cifar100, digits (embedded, offline) or synthetic.")
+        str,
+        typer.Option(
+            "--dataset", "-d", help="cifar100, imagenet (ImageFolder), digits (embedded, offline) or synthetic."
+        ),
     ] = "cifar100",
     scales: Annotated[
         str | None,
@@ -208,15 +247,66 @@ def train(
             "--allow-weak-teacher", help="Use a teacher that fetch-teachers --check measured >1 point below published."
         ),
     ] = False,
+    image_size: Annotated[
+        int | None,
+        typer.Option(help="imagenet: crop size (recipe 224); evaluation resizes the short side to size x 256/224."),
+    ] = None,
+    num_classes: Annotated[
+        int | None,
+        typer.Option(help="Expected class count (imagenet: default its class folders; refused when they differ)."),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="imagenet: decoding processes per training process (env DSKD_WORKERS; default auto)."),
+    ] = None,
+    nproc: Annotated[
+        int | None,
+        typer.Option(
+            "--nproc",
+            min=1,
+            help="Train with N processes on this node (DDP via torchrun's launcher): one per GPU (NCCL), "
+            "or on CPU (Gloo). --batch-size is per process.",
+        ),
+    ] = None,
+    sync_bn: Annotated[
+        bool, typer.Option("--sync-bn", help="With several processes: BatchNorm statistics over all of them.")
+    ] = False,
+    lr_scaling: Annotated[
+        str | None,
+        typer.Option(help="With several processes: none (default, the LR as given) or linear (LR x processes)."),
+    ] = None,
+    fast: Annotated[
+        bool | None,
+        typer.Option(
+            "--fast/--no-fast",
+            help="Fast path: device-side step (autocast, channels_last, no per-step host reads). Default: on CUDA.",
+        ),
+    ] = None,
+    precision: Annotated[
+        str | None, typer.Option(help="Fast-path autocast: bf16 or fp32 (default bf16 on CUDA, fp32 on CPU).")
+    ] = None,
+    compile_: Annotated[
+        bool | None,
+        typer.Option(
+            "--compile/--no-compile", help="torch.compile the fast step, CUDA graphs on CUDA (default: on CUDA)."
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option(help="Print the resolved run config as JSON and exit.")] = False,
 ) -> None:
     """Train a student by distillation (METHOD TEACHER STUDENT) or a model from scratch (vanilla MODEL)."""
     from dskd_core.train import fit
+    from dskd_core.train.distributed import launched_rank, launched_world_size
 
     models = models or []
     run_dir = _run_dir_argument(method) if resume and not models else None
     if resume and overwrite:
         raise UsageError("--resume and --overwrite contradict each other: pass one")
+    launched = launched_world_size()
+    if nproc is not None and launched > 1:
+        raise UsageError("--nproc starts its own processes: drop it when launching with torchrun")
+    # Rank 0 reports for all (under --nproc, the launched rank 0 does).
+    render.set_quiet((launched > 1 and launched_rank() != 0) or (nproc is not None and nproc > 1 and not dry_run))
+    world = nproc if nproc is not None else launched
     if run_dir is not None:
         given = {
             "--dataset": dataset != "cifar100",
@@ -238,6 +328,13 @@ def train(
             "--sdd-complementary": sdd_complementary,
             "--no-preset": no_preset,
             "--deterministic": deterministic,
+            "--image-size": image_size,
+            "--num-classes": num_classes,
+            "--sync-bn": sync_bn,
+            "--lr-scaling": lr_scaling,
+            "--fast/--no-fast": fast is not None,
+            "--precision": precision,
+            "--compile/--no-compile": compile_ is not None,
         }
         extra = [flag for flag, value in given.items() if value not in (None, False, [])]
         if extra:
@@ -267,11 +364,34 @@ def train(
             set_=set_,
             name=name,
             deterministic=deterministic,
+            image_size=image_size,
+            num_classes=num_classes,
+            sync_bn=sync_bn or None,
+            lr_scaling=lr_scaling,
+            world_size=world if world > 1 else None,
+            fast=fast,
+            precision=precision,
+            compile=compile_,
         )
     if dry_run:
         render.json_out(cfg.model_dump(mode="json"))
         return
-    settings = _settings(device=device, data_dir=data_dir, teachers_dir=teachers_dir, runs_dir=runs_dir)
+    settings = _settings(
+        device=device, data_dir=data_dir, teachers_dir=teachers_dir, runs_dir=runs_dir, workers=workers
+    )
+    if nproc is not None and nproc > 1:
+        from dskd_core.train.launch import launch, preflight
+
+        preflight(
+            cfg,
+            settings,
+            nproc=nproc,
+            resume=resume,
+            overwrite=overwrite,
+            run_dir=run_dir,
+            allow_weak_teacher=allow_weak_teacher,
+        )
+        raise typer.Exit(launch(nproc, _child_argv(_ARGV)))
     with render.training_progress(render.progress_enabled(settings.progress)) as observer:
         result = fit(
             cfg,
@@ -326,9 +446,9 @@ def _new_config(
 ) -> Any:
     """The run config of a new run from the command line: names checked, layers resolved, preset noted."""
     from dskd_core.config import load_toml, parse_overrides, parse_scales, resolve_run_config
-    from dskd_core.errors import UnknownNameError
+    from dskd_core.data import get_dataset_spec
     from dskd_core.methods import get_method
-    from dskd_core.models import list_models
+    from dskd_core.models import resolve_model_name
     from dskd_core.presets import find_preset
 
     spec = get_method(method)
@@ -336,9 +456,12 @@ def _new_config(
     if len(models) != wanted:
         form = f"dskd train {method} TEACHER STUDENT" if wanted == 2 else f"dskd train {method} MODEL"
         raise UsageError(f"{method} takes {wanted} model name{'s' if wanted > 1 else ''}: {form}")
-    for name in models:
-        if name not in list_models():
-            raise UnknownNameError("model", name, list_models())
+    models = list(models)
+    zoo = get_dataset_spec(dataset).zoo
+    for i, name in enumerate(models):
+        models[i], alias = resolve_model_name(name, zoo)
+        if alias:
+            render.note(alias)
     teacher, student = (models[0], models[1]) if wanted == 2 else (None, models[0])
     if not stand and (base_temp is not None or kd_weight is not None):
         render.note("--base-temp/--kd-weight take effect only with --stand (DSKD README semantics); ignored")
@@ -384,10 +507,13 @@ def eval_(
             help="dskd .safetensors, legacy .pth ({'model': state_dict}) or a run folder (its best student).",
         ),
     ],
-    dataset: Annotated[str, typer.Option("-d", "--dataset", help="cifar100, digits or synthetic.")] = "cifar100",
+    dataset: Annotated[
+        str, typer.Option("-d", "--dataset", help="cifar100, imagenet (its val/ split), digits or synthetic.")
+    ] = "cifar100",
     batch_size: Annotated[
         int | None, typer.Option("-bs", "--batch-size", help="Test batch size (default: the run's, else 64).")
     ] = None,
+    image_size: Annotated[int | None, typer.Option(help="imagenet: crop size (default: the run's, else 224).")] = None,
     device: Device = None,
     data_dir: DataDir = None,
     fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
@@ -398,7 +524,7 @@ def eval_(
     if fmt not in ("text", "json"):
         raise UsageError(f"invalid --format '{fmt}': use text or json")
     settings = _settings(device=device, data_dir=data_dir)
-    result = evaluate_checkpoint(model, checkpoint, dataset, settings, batch_size=batch_size)
+    result = evaluate_checkpoint(model, checkpoint, dataset, settings, batch_size=batch_size, image_size=image_size)
     render.eval_result(result, fmt)
 
 
@@ -439,14 +565,17 @@ def quickstart(
 @app.command("presets")
 def presets_(
     method: Annotated[str | None, typer.Option(help="Only this method's presets.")] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="Only this dataset's presets.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
-    """List the paper presets: per (method, teacher, student) values for the CIFAR-100 pairs."""
+    """List the paper presets: per (dataset, method, teacher, student) values for the papers' pairs."""
     from dskd_core.presets import load_presets
 
     if fmt not in ("table", "json"):
         raise UsageError(f"invalid --format '{fmt}': use table or json")
-    rows = [p for p in load_presets() if method is None or p.method == method]
+    if dataset is not None and dataset not in {p.dataset for p in load_presets()}:
+        raise UsageError(f"no presets for dataset '{dataset}': presets exist for cifar100 and imagenet")
+    rows = [p for p in load_presets() if (method is None or p.method == method) and dataset in (None, p.dataset)]
     if method is not None and not rows:
         with_presets = sorted({p.method for p in load_presets()})
         raise UsageError(f"no presets for method '{method}': presets exist for {', '.join(with_presets)}")
@@ -456,15 +585,25 @@ def presets_(
 @app.command("models")
 def models_(
     params: Annotated[bool, typer.Option("--params", help="Also build each model and count its parameters.")] = False,
-    num_classes: Annotated[int, typer.Option(help="Classes, for --params.")] = 100,
+    num_classes: Annotated[
+        int | None, typer.Option(help="Classes, for --params (default: cifar 100, imagenet 1000).")
+    ] = None,
+    zoo: Annotated[
+        str | None,
+        typer.Option(help="cifar (32x32, CIFAR-100/digits) or imagenet (torchvision layouts); default both."),
+    ] = None,
 ) -> None:
-    """List the registered model names (the names the field uses)."""
-    from dskd_core.models import create_model, list_models
+    """List the registered model names (the names the field uses), per zoo: the dataset picks the zoo."""
+    from dskd_core.models import ZOOS, create_model, list_aliases, list_models
 
-    rows = [
-        (n, sum(p.numel() for p in create_model(n, num_classes).parameters()) if params else None)
-        for n in list_models()
-    ]
+    if zoo is not None and zoo not in ZOOS:
+        raise UsageError(f"unknown zoo '{zoo}': use {' or '.join(ZOOS)}")
+    rows = []
+    for z in ZOOS if zoo is None else (zoo,):
+        aliases = list_aliases(z)
+        for n in list_models(z):
+            count = sum(p.numel() for p in create_model(n, num_classes, zoo=z).parameters()) if params else None
+            rows.append((z, n, count, ", ".join(a for a, target in aliases.items() if target == n)))
     render.models_table(rows)
 
 

@@ -17,6 +17,13 @@ from rich.table import Table
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+#: Set in every process but rank 0 of a distributed run: rank 0 alone reports (errors excepted).
+_quiet = False
+
+
+def set_quiet(quiet: bool) -> None:
+    global _quiet
+    _quiet = quiet
 
 
 def error(message: str) -> None:
@@ -25,16 +32,20 @@ def error(message: str) -> None:
 
 
 def note(message: str) -> None:
-    err.print(f"note: {message}", markup=False)
+    if not _quiet:
+        err.print(f"note: {message}", markup=False)
 
 
 def json_out(value: Any) -> None:
+    if _quiet:
+        return
     sys.stdout.write(json.dumps(value, indent=2) + "\n")
     sys.stdout.flush()
 
 
 def text(message: str) -> None:
-    out.print(message, markup=False)
+    if not _quiet:
+        out.print(message, markup=False)
 
 
 def progress_enabled(setting: bool) -> bool:
@@ -76,7 +87,7 @@ def training_progress(enabled: bool) -> Iterator[Any]:
                     description=f"epoch {event['epoch']}",
                     total=event["steps"],
                     completed=event["step"],
-                    info=f"loss {event['loss']:.3f}",
+                    info=f"loss {event['loss']:.3f}" if event.get("loss") is not None else "",
                 )
             elif kind == "epoch":
                 bar.console.print(_epoch_line(event), markup=False)
@@ -90,6 +101,8 @@ def _start_line(event: dict[str, Any]) -> str:
     line += (
         f" → {event['run_dir']} on {event['device']} ({event['train_samples']} train / {event['test_samples']} test)"
     )
+    if "world_size" in event:
+        line += f"; {event['world_size']} processes ({event['backend']}), global batch {event['global_batch_size']}"
     if "teacher_acc" in event:
         line += f"; teacher top-1 {event['teacher_acc']:.2f}"
     return line + "".join(f"\n  {note}" for note in event.get("notes", ()))
@@ -104,6 +117,8 @@ def _epoch_line(event: dict[str, Any]) -> str:
 
 
 def run_summary(summary: dict[str, Any], run_dir: str) -> None:
+    if _quiet:
+        return
     pair = f"{summary['teacher']}→{summary['student']}" if summary["teacher"] else summary["student"]
     out.print(
         f"{summary['variant']} {pair} on {summary['dataset']}: best top-1 {summary['best_acc']:.2f} "
@@ -124,10 +139,11 @@ def eval_result(result: dict[str, Any], fmt: str) -> None:
     )
 
 
-def models_table(rows: Sequence[tuple[str, int | None]]) -> None:
-    table = Table("model", "parameters")
-    for name, params in rows:
-        table.add_row(name, f"{params / 1e6:.2f} M" if params is not None else "")
+def models_table(rows: Sequence[tuple[str, str, int | None, str]]) -> None:
+    """Rows of (zoo, model, parameters or None, aliases)."""
+    table = Table("zoo", "model", "parameters", "also accepted as", box=box.SIMPLE_HEAD)
+    for zoo, name, params, aliases in rows:
+        table.add_row(zoo, name, f"{params / 1e6:.2f} M" if params is not None else "", aliases)
     out.print(table)
 
 
@@ -154,6 +170,7 @@ def presets(rows: Sequence[Any], fmt: str) -> None:
         json_out(
             [
                 {
+                    "dataset": p.dataset,
                     "method": p.method,
                     "teacher": p.teacher,
                     "student": p.student,
@@ -167,17 +184,19 @@ def presets(rows: Sequence[Any], fmt: str) -> None:
             ]
         )
         return
+    datasets = ", ".join(sorted({p.dataset for p in rows}))
     table = Table(
-        title=f"{len(rows)} presets (CIFAR-100)",
+        title=f"{len(rows)} presets ({datasets})",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         caption="scales: for --scales auto; τ and w: --base-temp and --kd-weight under --stand",
     )
-    for column in ("method", "teacher", "student", "scales", "τ", "w", "lr", "batch", "β"):
+    for column in ("dataset", "method", "teacher", "student", "scales", "τ", "w", "lr", "batch", "β"):
         table.add_column(column, no_wrap=True)
     for p in rows:
         beta = p.values.get("beta")
         table.add_row(
+            p.dataset,
             p.method,
             p.teacher,
             p.student,
@@ -188,7 +207,7 @@ def presets(rows: Sequence[Any], fmt: str) -> None:
             f"{p.values.get('batch_size', '')}",
             "" if beta is None else f"{beta:g}",
         )
-    out.print(table)
+    _print_wide(table)
 
 
 # --------------------------------------------------------------------------- dskd report

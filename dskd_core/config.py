@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     device: str = "auto"
     download: bool = True
     progress: bool = True
+    workers: int | None = Field(default=None, ge=0)  # ImageNet decoding processes per training process; None = auto
+    pin_memory: bool = True  # pinned host memory for ImageNet batches bound for CUDA
 
 
 class RunConfig(BaseModel):
@@ -75,6 +77,8 @@ class RunConfig(BaseModel):
     weight_decay: float = Field(5e-4, ge=0)
     lr_decay_epochs: list[int] = Field(default_factory=lambda: [150, 180, 210])
     lr_decay_rate: float = Field(0.1, gt=0, le=1)
+    #: step: ×lr_decay_rate after each of lr_decay_epochs (the papers'); cosine: per step from lr to 0 over the run
+    lr_schedule: Literal["step", "cosine"] = "step"
     # distillation
     ce_weight: float = Field(1.0, ge=0)
     kd_weight: float = Field(0.0, ge=0)
@@ -91,6 +95,11 @@ class RunConfig(BaseModel):
     sdd_weighting: Literal["region", "mean"] = "region"
     clip_grad: float | None = Field(None, gt=0)  # max global grad norm; None = no clipping
     aug: bool = False  # RandAugment(n=2, m=10) after the flip
+    epoch_passes: int = Field(1, ge=1)  # shuffled passes over the training set per epoch (digits: 8)
+    # execution (README "Fast path"); None/auto = decided by the device, the effective value is recorded
+    fast: bool | None = None  # device-side step: autocast, channels_last, no host syncs; auto = on CUDA
+    precision: Literal["auto", "bf16", "fp32"] = "auto"  # fast-path autocast; auto = bf16 on CUDA, else fp32
+    compile: bool | None = None  # torch.compile the fast step (CUDA graphs on CUDA); auto = on CUDA
     # feature methods (None where the method has no such parameter; README "Feature methods")
     feat_weight: float | None = Field(None, ge=0)  # weight of the method's own feature term (loss_feat)
     at_p: float | None = Field(None, gt=0)  # AT: attention map = mean over channels of f^p
@@ -105,6 +114,12 @@ class RunConfig(BaseModel):
     vid_init_var: float | None = Field(None, gt=1e-5)  # VID: initial predicted variance
     kdsvd_k: int | None = Field(None, gt=0)  # KDSVD: singular vectors kept of the teacher
     deterministic: bool = False  # deterministic kernels only (bit-identical resumes on CPU)
+    # data and processes (README "ImageNet and several GPUs")
+    image_size: int | None = Field(None, ge=16)  # crop size of resizable datasets (ImageNet: 224); None elsewhere
+    num_classes: int | None = Field(None, ge=2)  # expected class count; None = the dataset's (ImageNet: its folders)
+    world_size: int = Field(1, ge=1)  # training processes (torchrun / --nproc); batch sizes are per process
+    lr_scaling: Literal["none", "linear"] = "none"  # linear: the LR is multiplied by world_size
+    sync_bn: bool = False  # batch statistics over all processes (SyncBatchNorm) instead of per process
     name: str | None = None  # run folder name instead of the canonical variant
     teacher_ckpt: str | None = None
 
@@ -145,6 +160,7 @@ class RunConfig(BaseModel):
             raise ValueError(f"method '{self.method}' trains one model: dskd train {self.method} MODEL")
         if not spec.needs_teacher and (self.scales != [1] or self.stand):
             raise ValueError(f"--scales/--stand apply to distillation, not to '{self.method}'")
+        self._check_data()
         for key in METHOD_PARAMS:
             used, value = key in spec.defaults, getattr(self, key)
             if value is not None and not used:
@@ -152,6 +168,20 @@ class RunConfig(BaseModel):
             if value is None and used:
                 raise ValueError(f"method '{self.method}' needs {key}: --set {key}=VALUE")
         return self
+
+    def _check_data(self) -> None:
+        from dskd_core.data import get_dataset_spec
+
+        data = get_dataset_spec(self.dataset)
+        if data.resizable and self.image_size is None:
+            raise ValueError(f"{self.dataset} needs a crop size: --image-size 224 (its recipe)")
+        if not data.resizable and self.image_size is not None:
+            raise ValueError(f"{self.dataset} images have a fixed size: drop --image-size (it applies to imagenet)")
+
+    @property
+    def lr_factor(self) -> float:
+        """What ``lr_scaling`` multiplies the LR by: the process count (``linear``) or 1."""
+        return float(self.world_size) if self.lr_scaling == "linear" else 1.0
 
     @property
     def variant(self) -> str:
@@ -293,6 +323,7 @@ def resolve_run_config(
     from dskd_core.presets import find_preset
 
     spec = get_method(method)
+    student, teacher = canonical_model_name(student, dataset), teacher and canonical_model_name(teacher, dataset)
     preset = find_preset(method, teacher, student, dataset) if use_preset else None
     values: dict[str, Any] = {"method": method, "student": student, "teacher": teacher, "dataset": dataset}
     values.update(dataset_recipe(dataset, student))
@@ -321,6 +352,22 @@ def resolve_run_config(
         return RunConfig(**values)
     except ValidationError as err:
         raise UsageError(describe_validation_error(err)) from None
+
+
+def canonical_model_name(name: str, dataset: str) -> str:
+    """The registered name behind an alias of the dataset's zoo (with a warning), else ``name`` unchanged."""
+    import warnings
+
+    from dskd_core.data import get_dataset_spec
+    from dskd_core.models import list_aliases, resolve_model_name
+
+    zoo = get_dataset_spec(dataset).zoo
+    if name not in list_aliases(zoo):
+        return name
+    canonical, note = resolve_model_name(name, zoo)
+    if note:
+        warnings.warn(note, UserWarning, stacklevel=3)
+    return canonical
 
 
 def describe_validation_error(err: ValidationError) -> str:

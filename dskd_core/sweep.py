@@ -229,9 +229,11 @@ def _run_here(
     speedups: list[float],
 ) -> None:
     from dskd_core.train import fit
-    from dskd_core.train.lockstep import fit_lockstep, stream_key
+    from dskd_core.train.lockstep import can_share, fit_lockstep, stream_key
 
-    singles = [c for c in todo if not lockstep or run_status(c, settings.runs_dir) == "resume"]
+    singles = [
+        c for c in todo if not lockstep or not can_share(c, settings) or run_status(c, settings.runs_dir) == "resume"
+    ]
     groups: dict[tuple[Any, ...], list[RunConfig]] = {}
     for cfg in todo:
         if cfg not in singles:

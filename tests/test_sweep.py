@@ -111,6 +111,8 @@ def test_digits_sweep_interrupted_and_resumed_then_a_second_invocation_trains_no
             "digits",
             "--epochs",
             "1",
+            "--set",
+            "epoch_passes=1",  # one pass per epoch: this test is about interruption, not learning
             "--runs-dir",
             str(runs),
         ],
@@ -133,6 +135,8 @@ def test_digits_sweep_interrupted_and_resumed_then_a_second_invocation_trains_no
         "1",
         "--epochs",
         "2",
+        "--set",
+        "epoch_passes=1",
         "--teacher-ckpt",
         str(runs / "digits/resnet8/vanilla/seed0"),
         "--runs-dir",

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from dskd_core.data.registry import DatasetSpec, TensorDataset
+from dskd_core.data.shard import rank_generator, shard_length, shard_order
 
 PAD = 4
 
@@ -15,26 +16,41 @@ PAD = 4
 BatchExtra = Callable[[Tensor, torch.Generator], Tensor]
 
 
+def draw_crop_flip(n: int, gen: torch.Generator, hflip: bool = True, pad: int = PAD) -> tuple[Tensor, Tensor, Tensor]:
+    """Crop offsets ``dy, dx`` uniform in ``[0, 2·pad]`` and flip flags with p = 0.5 for ``n`` images."""
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+    flip = torch.rand(n, generator=gen) < 0.5 if hflip else torch.zeros(n, dtype=torch.bool)
+    return dy, dx, flip
+
+
+def crop_flip(images: Tensor, dy: Tensor, dx: Tensor, flip: Tensor, pad: int = PAD) -> Tensor:
+    """Crop each image of ``(B, C, H, W)`` at ``(dy, dx)`` of its zero-padded copy, mirrored where ``flip``.
+
+    One gather on the images' device (the offsets must be there too); the flip is folded into
+    the column index, so the whole augmentation is a handful of kernels for any batch size.
+    """
+    b, c, h, w = images.shape
+    device = images.device
+    padded = torch.nn.functional.pad(images, (pad, pad, pad, pad))
+    cols_base = torch.arange(w, device=device)
+    cols_base = torch.where(flip[:, None], cols_base.flip(0), cols_base)  # (B, W)
+    rows = (dy[:, None] + torch.arange(h, device=device))[:, None, :, None]  # (B,1,H,1)
+    cols = (dx[:, None] + cols_base)[:, None, None, :]  # (B,1,1,W)
+    batch_idx = torch.arange(b, device=device)[:, None, None, None]
+    chan_idx = torch.arange(c, device=device)[None, :, None, None]
+    return padded[batch_idx, chan_idx, rows, cols]
+
+
 def augment_batch(images: Tensor, gen: torch.Generator, hflip: bool = True, pad: int = PAD) -> Tensor:
     """Random crop with zero padding ``pad`` and (optionally) a horizontal flip, per image.
 
     The same distribution as torchvision's ``RandomCrop(H, padding=pad)`` followed by
     ``RandomHorizontalFlip()``: offsets uniform in ``[0, 2·pad]`` on each axis, flip with p = 0.5,
-    padding with zeros before normalisation. ``images``: ``(B, C, H, W)`` of any dtype.
+    padding with zeros before normalisation. ``images``: ``(B, C, H, W)`` of any dtype, on any device.
     """
-    b, c, h, w = images.shape
-    padded = torch.nn.functional.pad(images, (pad, pad, pad, pad))
-    dy = torch.randint(0, 2 * pad + 1, (b,), generator=gen).to(images.device)
-    dx = torch.randint(0, 2 * pad + 1, (b,), generator=gen).to(images.device)
-    rows = (dy[:, None] + torch.arange(h, device=images.device))[:, None, :, None]  # (B,1,H,1)
-    cols = (dx[:, None] + torch.arange(w, device=images.device))[:, None, None, :]  # (B,1,1,W)
-    batch_idx = torch.arange(b, device=images.device)[:, None, None, None]
-    chan_idx = torch.arange(c, device=images.device)[None, :, None, None]
-    out = padded[batch_idx, chan_idx, rows, cols]
-    if hflip:
-        flip = (torch.rand(b, generator=gen) < 0.5).to(images.device)
-        out = torch.where(flip[:, None, None, None], out.flip(-1), out)
-    return out
+    dy, dx, flip = draw_crop_flip(len(images), gen, hflip, pad)
+    return crop_flip(images, dy.to(images.device), dx.to(images.device), flip.to(images.device), pad)
 
 
 def randaugment_batch(images: Tensor, gen: torch.Generator) -> Tensor:
@@ -58,7 +74,9 @@ class BatchLoader:
     With ``train=True`` the order and the augmentation of epoch ``e`` come from a generator
     seeded by ``(seed, e)`` alone: no loader state needs saving for an exact resume. ``extras``
     adds one key per entry, computed from the batch's dataset indices with that same generator
-    (a distiller's :meth:`batch_extras`, e.g. CRD's ``contrast_index``).
+    (a distiller's :meth:`batch_extras`, e.g. CRD's ``contrast_index``). A training epoch is
+    ``passes`` shuffled passes over the data (the ``epoch_passes`` of small datasets' recipes).
+    The dataset is moved to ``device`` once; batches are gathered and augmented there.
     """
 
     def __init__(
@@ -72,8 +90,18 @@ class BatchLoader:
         seed: int = 0,
         randaugment: bool = False,
         extras: Mapping[str, BatchExtra] | None = None,
+        passes: int = 1,
+        channels_last: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         self.data = data
+        self.passes = passes
+        self.channels_last = channels_last
+        # Resident on the device for the whole run (CIFAR-100 is 150 MB as uint8): batches are gathers.
+        self._images = data.images.to(device)
+        self._labels = data.labels.to(device)
+        self.rank, self.world_size = rank, world_size  # this process's share of every epoch (shard.py)
         self.extras = dict(extras or {})
         self.spec = spec
         self.batch_size = batch_size
@@ -89,25 +117,39 @@ class BatchLoader:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return (len(self.data) + self.batch_size - 1) // self.batch_size
+        n = shard_length(
+            len(self.data) * (self.passes if self.train else 1), self.rank, self.world_size, pad=self.train
+        )
+        return (n + self.batch_size - 1) // self.batch_size
 
     def __iter__(self) -> Iterator[dict[str, Tensor]]:
         n = len(self.data)
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        order = torch.randperm(n, generator=gen) if self.train else torch.arange(n)
-        for start in range(0, n, self.batch_size):
-            idx = order[start : start + self.batch_size]
-            images = self.data.images[idx].to(self.device, non_blocking=True)
+        if self.train:  # every pass of the epoch a fresh permutation: each sample `passes` times
+            order = torch.cat([torch.randperm(n, generator=gen) for _ in range(self.passes)])
+        else:
+            order = torch.arange(n)
+        if self.world_size > 1:  # every rank drew the same order: keep this rank's share, augment on its own stream
+            order = shard_order(order, self.rank, self.world_size, pad=self.train)
+            gen = rank_generator(self.seed, self.epoch, self.rank)
+        total = len(order)
+        # The epoch's randomness is drawn up front on the CPU and moved once: no host transfer
+        # (and so no synchronisation) per batch when the data lives on an accelerator.
+        on_device = order.to(self.device)
+        if self.train:
+            dy, dx, flip = (t.to(self.device) for t in draw_crop_flip(total, gen, hflip=self.spec.hflip))
+        for start in range(0, total, self.batch_size):
+            stop = start + self.batch_size
+            idx = on_device[start:stop]
+            images = self._images[idx]
             if self.train:
-                images = augment_batch(images, gen, hflip=self.spec.hflip)
+                images = crop_flip(images, dy[start:stop], dx[start:stop], flip[start:stop])
                 if self.randaugment:
                     images = randaugment_batch(images, gen)
             image = (images.float() - self._mean) / self._std
-            batch = {
-                "image": image,
-                "target": self.data.labels[idx].to(self.device, non_blocking=True),
-                "index": idx.to(self.device),
-            }
+            if self.channels_last:
+                image = image.contiguous(memory_format=torch.channels_last)
+            batch = {"image": image, "target": self._labels[idx], "index": idx}
             for key, extra in self.extras.items():
-                batch[key] = extra(idx, gen).to(self.device)
+                batch[key] = extra(order[start:stop], gen).to(self.device)
             yield batch

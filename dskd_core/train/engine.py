@@ -8,6 +8,7 @@ files, the log line and ``summary.json``. The engine never branches on a method'
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -18,15 +19,24 @@ from typing import Any
 import torch
 
 from dskd_core.config import RunConfig, Settings
-from dskd_core.data import BatchLoader, DatasetSpec, get_dataset_spec, load_dataset
+from dskd_core.data import DatasetSpec, Loader, fitted_spec, get_dataset_spec, load_dataset, run_loaders
 from dskd_core.errors import DskdError, NonFiniteLoss
 from dskd_core.methods import Distiller, get_method
 from dskd_core.models import ZooModel, create_model
-from dskd_core.runlock import RunLock
-from dskd_core.train.build import load_model, resolve_device, teacher_checkpoint
+from dskd_core.train.build import load_model, teacher_checkpoint
+from dskd_core.train.distributed import DistContext, main_lock, prepare_distiller, setup
 from dskd_core.train.evaluate import evaluate
+from dskd_core.train.fast import (
+    FAST_EVAL_BATCH,
+    Execution,
+    FastStep,
+    eval_autocast,
+    optimizer_for,
+    resolve_execution,
+    use_channels_last,
+)
 from dskd_core.train.rundir import RunFiles, RunLog, prepare_run_dir
-from dskd_core.train.state import Progress, load_train_state, save_train_state
+from dskd_core.train.state import Progress, load_train_state
 
 Observer = Callable[[dict[str, Any]], None]
 
@@ -37,9 +47,17 @@ class RunResult:
     summary: dict[str, Any]
 
 
-def lr_at(cfg: RunConfig, epoch: int) -> float:
-    """Step schedule, set at the start of each epoch: decayed once per stage with ``epoch > stage``."""
-    return cfg.lr * cfg.lr_decay_rate ** sum(epoch > stage for stage in cfg.lr_decay_epochs)
+def lr_at(cfg: RunConfig, epoch: int, progress: float = 0.0) -> float:
+    """The LR at ``epoch`` (from 1), ``progress`` ∈ [0, 1) of the way through it.
+
+    ``step`` schedule (the papers'): constant within an epoch, decayed once per stage with
+    ``epoch > stage``. ``cosine``: ``lr · ½(1 + cos(π·t))`` with ``t`` the fraction of the whole
+    run done, updated every step (the short digits recipe, whose runs are one or two epochs).
+    """
+    base = cfg.lr * cfg.lr_factor
+    if cfg.lr_schedule == "cosine":
+        return base * 0.5 * (1 + math.cos(math.pi * (epoch - 1 + progress) / cfg.epochs))
+    return base * cfg.lr_decay_rate ** sum(epoch > stage for stage in cfg.lr_decay_epochs)
 
 
 def build_distiller(
@@ -53,22 +71,29 @@ def build_distiller(
 ) -> Distiller:
     """The student seeded by ``cfg.seed``, the teacher from its checkpoint (or the one given), the method."""
     torch.manual_seed(cfg.seed)
-    student = create_model(cfg.student, num_classes=num_classes).to(device)
+    zoo = get_dataset_spec(cfg.dataset).zoo
+    student = create_model(cfg.student, num_classes=num_classes, zoo=zoo).to(device)
     if cfg.teacher and teacher is None:
         path = teacher_checkpoint(cfg, settings.teachers_dir, allow_weak=allow_weak_teacher)
-        teacher = load_model(cfg.teacher, path, num_classes, device)
+        teacher = load_model(cfg.teacher, path, num_classes, device, zoo=zoo)
     return get_method(cfg.method)(student, teacher if cfg.teacher else None, cfg).to(device)
 
 
 @contextlib.contextmanager
-def deterministic_kernels(enabled: bool) -> Iterator[None]:
-    """Deterministic algorithms for the duration of a run (restored afterwards)."""
+def deterministic_kernels(enabled: bool, autotune: bool = False) -> Iterator[None]:
+    """Deterministic algorithms for the duration of a run (restored afterwards).
+
+    Otherwise, with ``autotune`` (the fast path), cuDNN times its convolution algorithms once
+    per shape and keeps the fastest, as the published CIFAR trainers do.
+    """
     before = torch.are_deterministic_algorithms_enabled()
     cudnn_before = torch.backends.cudnn.benchmark
     if enabled:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
+    elif autotune:
+        torch.backends.cudnn.benchmark = True
     try:
         yield
     finally:
@@ -94,30 +119,49 @@ def fit(
     is refused unless ``allow_weak_teacher``.
     """
     run_dir = run_dir or cfg.run_dir(settings.runs_dir)
-    device = resolve_device(settings.device)
-    spec = get_dataset_spec(cfg.dataset)
+    dist = setup(settings.device, cfg.world_size)  # one process, or this rank of a torchrun launch
+    device = dist.device
+    execution = resolve_execution(cfg, device, cfg.world_size)
+    cfg = cfg.model_copy(update=execution.as_config())  # the effective values are what config.json records
     train_data, test_data = load_dataset(cfg.dataset, settings.data_dir, settings.download)
+    spec = fitted_spec(get_dataset_spec(cfg.dataset), train_data, cfg.num_classes)
     notify = observer or (lambda event: None)
-    with deterministic_kernels(cfg.deterministic):
+    with deterministic_kernels(cfg.deterministic, autotune=execution.fast):
         # Reads only, nothing written yet: a bad teacher or dataset fails before the run folder is touched.
         distiller = build_distiller(cfg, settings, spec.num_classes, device, allow_weak_teacher=allow_weak_teacher)
         distiller.bind_data(train_data)  # data-sized state (CRD's memory banks), or a refusal, before any write
-        with RunLock(run_dir):
-            trainer = Trainer(cfg, distiller, spec, device, run_dir, resume=resume, overwrite=overwrite, notify=notify)
-            train_loader = BatchLoader(
-                train_data,
+        if execution.fast:
+            use_channels_last(distiller)
+        prepare_distiller(distiller, dist, cfg.sync_bn)
+        with main_lock(dist, run_dir):
+            trainer = Trainer(
+                cfg,
+                distiller,
                 spec,
-                cfg.batch_size,
-                train=True,
-                device=device,
-                seed=cfg.seed,
-                randaugment=cfg.aug,
-                extras=distiller.batch_extras(),
+                device,
+                run_dir,
+                resume=resume,
+                overwrite=overwrite,
+                notify=notify,
+                dist=dist,
+                execution=execution,
             )
-            test_loader = BatchLoader(test_data, spec, cfg.test_batch_size, train=False, device=device)
+            train_loader, test_loader = run_loaders(
+                cfg,
+                settings,
+                spec,
+                (train_data, test_data),
+                device,
+                shard=dist.shard,
+                extras=distiller.batch_extras(),
+                channels_last=execution.fast,
+                # evaluation does not depend on the batch size: the fast path evaluates in large batches
+                test_batch_size=max(cfg.test_batch_size, FAST_EVAL_BATCH) if execution.fast else None,
+            )
             teacher_acc = None
             if distiller.teacher is not None and not trainer.resumed:
-                teacher_acc = evaluate(distiller.teacher, test_loader).top1
+                with eval_autocast(execution, device):
+                    teacher_acc = evaluate(distiller.teacher, test_loader, dist).top1
             trainer.start(len(train_data), len(test_data), len(train_loader), teacher_acc)
             try:
                 for epoch in range(trainer.progress.epoch + 1, cfg.epochs + 1):
@@ -151,21 +195,34 @@ class Trainer:
         resume: bool,
         overwrite: bool,
         notify: Observer,
+        dist: DistContext | None = None,
+        execution: Execution | None = None,
     ) -> None:
         self.cfg, self.distiller, self.device, self.run_dir, self.notify = cfg, distiller, device, run_dir, notify
+        # Under torchrun only rank 0 writes the run folder and reports; every rank trains and evaluates.
+        self.dist = dist or DistContext(device=device)
+        if not self.dist.is_main:
+            self.notify = lambda event: None
         self.params = list(distiller.trainable_parameters())
-        self.optimizer = torch.optim.SGD(self.params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-        self.resumed = prepare_run_dir(cfg, run_dir, resume=resume, overwrite=overwrite)
-        self.files = RunFiles(cfg, run_dir, device, spec.num_classes)
+        self.execution = execution or Execution()
+        self.optimizer = optimizer_for(self.params, cfg, self.execution, device)
+        self.resumed = self.dist.on_main(lambda: prepare_run_dir(cfg, run_dir, resume=resume, overwrite=overwrite))
+        self.files = RunFiles(cfg, run_dir, device, spec.num_classes, write=self.dist.is_main)
         self.progress, problems = (
             load_train_state(self.files.ckpt_dir, distiller, self.optimizer) if self.resumed else (Progress(), [])
         )
-        self.log = RunLog(run_dir / "log.jsonl", self.progress.epoch if self.resumed else None)
+        self.log = RunLog(run_dir / "log.jsonl", self.progress.epoch if self.resumed else None, write=self.dist.is_main)
         for problem in problems:
             self.log.write({"event": "fallback", "reason": problem})
         if self.resumed:
             self.files.repair(distiller, self.progress, self.log)
         self.epoch = self.progress.epoch
+        self.model = self.dist.wrap(distiller)  # DDP over processes (gradients averaged), else the distiller
+        self.fast = (
+            FastStep(self.model, self.optimizer, self.params, self.execution, device, cfg.clip_grad)
+            if self.execution.fast
+            else None
+        )
         self._reset_epoch_stats()
 
     def _reset_epoch_stats(self) -> None:
@@ -184,6 +241,7 @@ class Trainer:
             "test_samples": test_samples,
             "steps_per_epoch": steps,
             "epochs": self.cfg.epochs,
+            **self.dist.describe(self.cfg.batch_size),
         }
         if teacher_acc is not None:
             event["teacher_acc"] = teacher_acc
@@ -201,10 +259,21 @@ class Trainer:
         self.factors = self.distiller.term_weights(epoch)
         self.distiller.train()
         self._reset_epoch_stats()
+        if self.fast is not None:
+            self.fast.set_factors(self.factors)
+            self.fast.reset()
 
     def step(self, batch: dict[str, torch.Tensor], step: int, steps: int) -> None:
         tick = time.perf_counter()
-        logits, terms = self.distiller(batch, self.epoch)
+        if self.cfg.lr_schedule != "step":
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr_at(self.cfg, self.epoch, (step - 1) / steps)
+        if self.fast is not None:  # no host read-back: the loss is checked and reported per epoch
+            self.fast.step(batch)
+            self._train_time += time.perf_counter() - tick
+            self.notify({"event": "step", "epoch": self.epoch, "step": step, "steps": steps, "loss": None})
+            return
+        logits, terms = self.model(batch, self.epoch)
         weighted = {name: value * self.factors.get(name, 1.0) for name, value in terms.items()}
         loss = torch.stack(list(weighted.values())).sum()
         if not torch.isfinite(loss):
@@ -229,12 +298,20 @@ class Trainer:
         self._train_time += time.perf_counter() - tick
         self.notify({"event": "step", "epoch": self.epoch, "step": step, "steps": steps, "loss": float(loss.detach())})
 
-    def end_epoch(self, test_loader: BatchLoader) -> None:
+    def end_epoch(self, test_loader: Loader) -> None:
         progress, distiller = self.progress, self.distiller
-        stats = {name: float(total) / self._seen for name, total in self._sums.items()}
+        if self.fast is not None:
+            sums, correct, self._seen = self.fast.collect(self.epoch)
+            self._sums, self._correct = dict(sums), correct  # type: ignore[assignment]
+        totals = self.dist.all_sum_dict({**self._sums, "correct": self._correct, "seen": self._seen})  # all ranks
+        seen = totals.pop("seen")
+        stats = {name: totals[name] / seen for name in self._sums}
         stats["train_loss"] = sum(stats.values())
-        stats["train_acc"] = 100.0 * self._correct / self._seen
-        result = evaluate(distiller.student, test_loader)
+        stats["train_acc"] = 100.0 * totals["correct"] / seen
+        trained = time.perf_counter()  # the statistics' read waited for the epoch's last step
+        with eval_autocast(self.execution, self.device):
+            result = evaluate(distiller.student, test_loader, self.dist)
+        evaluated = time.perf_counter()
         progress.epoch = self.epoch
         progress.wall_time_s += time.perf_counter() - self._tick
         if result.top1 > progress.best_acc or progress.best_epoch == 0:
@@ -252,8 +329,10 @@ class Trainer:
             "test_loss": result.loss,
             "best_acc": progress.best_acc,
             "epoch_time_s": time.perf_counter() - self._tick,
+            "train_time_s": trained - self._tick,
+            "eval_time_s": evaluated - trained,
         }
-        save_train_state(self.files.ckpt_dir, distiller, self.optimizer, progress, self.cfg.to_json())  # the commit
+        self.files.commit(distiller, self.optimizer, progress)  # the commit (rank 0 only)
         self.files.students(distiller, progress)
         self.log.write(progress.last_event)
         self.files.summary(progress, "running")

@@ -19,13 +19,14 @@ import torch
 from torch import Tensor, nn
 
 from dskd_core.config import RunConfig, Settings
-from dskd_core.data import BatchLoader, get_dataset_spec, load_dataset
+from dskd_core.data import Loader, fitted_spec, get_dataset_spec, load_dataset, run_loaders
 from dskd_core.errors import DskdError, UsageError
 from dskd_core.models import Features, ZooModel
 from dskd_core.runlock import RunLock
 from dskd_core.train.build import load_model, resolve_device, teacher_checkpoint
 from dskd_core.train.engine import Observer, RunResult, Trainer, build_distiller, deterministic_kernels
 from dskd_core.train.evaluate import evaluate
+from dskd_core.train.fast import Execution, resolve_execution
 
 #: RunConfig fields that decide the data stream and the teacher: equal within a lockstep group.
 STREAM_KEYS = (
@@ -36,13 +37,28 @@ STREAM_KEYS = (
     "batch_size",
     "test_batch_size",
     "aug",
+    "epoch_passes",
     "epochs",
     "deterministic",
+    "image_size",
+    "num_classes",
 )
 
 
 def stream_key(cfg: RunConfig) -> tuple[Any, ...]:
     return tuple(getattr(cfg, k) for k in STREAM_KEYS)
+
+
+def can_share(cfg: RunConfig, settings: Settings) -> bool:
+    """Whether a run may train in a lockstep group: on the reference path (the fast path's
+    compiled step cannot share a teacher output; on CUDA a fast run alone beats a group), and
+    without per-batch draws of its own (CRD's contrast indices would change the shared stream).
+    """
+    from dskd_core.methods import get_method
+
+    if get_method(cfg.method).batch_keys:
+        return False
+    return not resolve_execution(cfg, resolve_device(settings.device), cfg.world_size).fast
 
 
 class SharedTeacher(ZooModel):
@@ -70,6 +86,9 @@ class SharedTeacher(ZooModel):
     def get_stage_channels(self) -> list[int]:
         return self.inner.get_stage_channels()
 
+    def get_bn_before_relu(self) -> list[nn.BatchNorm2d]:
+        return self.inner.get_bn_before_relu()
+
 
 @dataclass(frozen=True)
 class LockstepResult:
@@ -82,19 +101,19 @@ def fit_lockstep(cfgs: Sequence[RunConfig], settings: Settings, *, observer: Obs
     if not cfgs or len({stream_key(c) for c in cfgs}) != 1:
         raise UsageError("lockstep runs must share dataset, teacher, seed, batch stream and epochs")
     notify = observer or (lambda event: None)
-    first = cfgs[0]
     device = resolve_device(settings.device)
-    spec = get_dataset_spec(first.dataset)
+    if not all(can_share(c, settings) for c in cfgs):
+        raise UsageError("lockstep runs share one reference-path step: train fast-path and CRD runs singly")
+    cfgs = [c.model_copy(update=Execution().as_config()) for c in cfgs]  # recorded: the reference path
+    first = cfgs[0]
     train_data, test_data = load_dataset(first.dataset, settings.data_dir, settings.download)
-    train_loader = BatchLoader(
-        train_data, spec, first.batch_size, train=True, device=device, seed=first.seed, randaugment=first.aug
-    )
-    test_loader = BatchLoader(test_data, spec, first.test_batch_size, train=False, device=device)
+    spec = fitted_spec(get_dataset_spec(first.dataset), train_data, first.num_classes)
+    train_loader, test_loader = run_loaders(first, settings, spec, (train_data, test_data), device)
     with deterministic_kernels(first.deterministic), contextlib.ExitStack() as stack:
         shared = None
         if first.teacher:
             path = teacher_checkpoint(first, settings.teachers_dir)
-            shared = SharedTeacher(load_model(first.teacher, path, spec.num_classes, device))
+            shared = SharedTeacher(load_model(first.teacher, path, spec.num_classes, device, zoo=spec.zoo))
         trainers: list[Trainer] = []
         for cfg in cfgs:
             distiller = build_distiller(cfg, settings, spec.num_classes, device, teacher=shared)
@@ -111,8 +130,8 @@ def fit_lockstep(cfgs: Sequence[RunConfig], settings: Settings, *, observer: Obs
 
 def _loop(
     trainers: list[Trainer],
-    train_loader: BatchLoader,
-    test_loader: BatchLoader,
+    train_loader: Loader,
+    test_loader: Loader,
     shared: SharedTeacher | None,
     epochs: int,
 ) -> LockstepResult:

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The fast path's GPU check, one script (≤ 6 min on an H100): the CPU equivalence tests run on
+# CUDA (compiled step with CUDA graphs vs the reference step; GPU crop/flip vs torchvision), a
+# digits run on each path with the same seeds; the throughput table is printed again last.
+# Needs python3 with torch. dskd's other dependencies (and pytest) come from .whl/ when that
+# folder exists (offline machines), else from `pip install -e '.[test]'`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONUNBUFFERED=1 DSKD_PROGRESS=0
+if [ -d .whl ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  export PYTHONPATH="/tmp/site:$PWD"
+else
+  python3 -m pip install -q -e '.[test]'
+  export PYTHONPATH="$PWD"
+fi
+out=${OUT:-$(mktemp -d)}
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))"
+
+echo "== throughput"
+timeout 300 python3 bench/throughput.py --device cuda --json "$out/throughput.json" | tee "$out/throughput.txt" || echo "throughput FAILED"
+
+echo "== equivalence tests on CUDA (tests/test_fast.py)"
+DSKD_TEST_DEVICE=cuda timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_fast.py 2>&1 | tail -15 || echo "equivalence tests FAILED"
+
+echo "== digits, same seeds: reference path vs fast path (bf16, compiled, CUDA graphs)"
+runs=$(mktemp -d)
+for seed in 0 1; do
+  for path in --no-fast --fast; do
+    python3 -m dskd_cli train vanilla resnet20 -d digits --device cuda --runs-dir "$runs" --seed $seed $path \
+      --name "teacher$path" >/dev/null || echo "digits run seed $seed $path FAILED"
+  done
+done
+python3 - "$runs" <<'PY' | tee "$out/digits_paths.txt" || true
+import json, statistics, sys
+from pathlib import Path
+for path in ("--no-fast", "--fast"):
+    accs = [json.loads((Path(sys.argv[1]) / f"digits/resnet20/teacher{path}/seed{s}/summary.json").read_text())["best_acc"] for s in range(2)]
+    print(f"digits resnet20 1 epoch {path:9s} top-1 {statistics.mean(accs):.2f} ± {statistics.stdev(accs):.2f}  {accs}")
+PY
+
+echo "== summary"
+cat "$out/digits_paths.txt" || true
+sed -n '/^| method/,$p' "$out/throughput.txt"

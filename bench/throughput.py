@@ -1,0 +1,241 @@
+"""Training throughput: a reference-style loop against dskd's engine step, in one process.
+
+For KD and DSKD (KD + SDD[1,2,4] + logit standardization) on resnet32x4 → resnet8x4 at batch 64
+with synthetic CIFAR-shaped data, times
+
+- ``reference``: the loop of the published trainers — a torch DataLoader (2 workers) with
+  torchvision's RandomCrop(32, padding=4) + RandomHorizontalFlip + ToTensor + Normalize on the
+  CPU, fp32, eager, a host read of the loss every step;
+- ``engine``: dskd's :class:`~dskd_core.train.fast.FastStep` on device-resident data with the
+  batched crop/flip, in fp32 and bf16, eager and compiled (CUDA graphs on CUDA),
+
+and prints images/s, the projected minutes per 240-epoch CIFAR-100 run (50,000 images per
+epoch) and the ratio to the reference loop of the same method. Compilation happens in the
+warm-up steps, which are not timed.
+
+    python bench/throughput.py                      # the GPU (or DSKD_DEVICE)
+    python bench/throughput.py --small              # CPU-sized: resnet20 → resnet8, a few steps
+    python bench/throughput.py --only dskd --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dskd_core.config import RunConfig, resolve_run_config
+from dskd_core.data import BatchLoader, TensorDataset, get_dataset_spec
+from dskd_core.methods import Distiller, get_method
+from dskd_core.models import create_model
+from dskd_core.train.build import resolve_device
+from dskd_core.train.fast import Execution, FastStep, optimizer_for, use_channels_last
+
+CIFAR_TRAIN_IMAGES = 50_000
+EPOCHS = 240
+METHODS = {"kd": {}, "dskd": {"scales": [1, 2, 4], "stand": True}}
+
+
+@dataclass
+class Row:
+    method: str
+    loop: str
+    img_per_s: float
+    minutes_240: float
+    ratio: float | None = None
+
+
+def make_config(method: str, teacher: str, student: str) -> RunConfig:
+    return resolve_run_config(method="kd", teacher=teacher, student=student, dataset="cifar100", flags=METHODS[method])
+
+
+def make_distiller(cfg: RunConfig, device: torch.device) -> Distiller:
+    torch.manual_seed(0)
+    teacher, student = create_model(cfg.teacher or ""), create_model(cfg.student)
+    return get_method(cfg.method)(student, teacher, cfg).to(device)
+
+
+def synthetic(n: int) -> TensorDataset:
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=gen)
+    return TensorDataset(images, torch.randint(0, 100, (n,), generator=gen))
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class _Cifar(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
+    """A CIFAR-style dataset: HWC uint8 arrays turned into PIL images, then torchvision transforms."""
+
+    def __init__(self, data: TensorDataset) -> None:
+        from torchvision import transforms
+
+        spec = get_dataset_spec("cifar100")
+        self.images = data.images.permute(0, 2, 3, 1).contiguous().numpy()
+        self.labels = data.labels.tolist()
+        self.transform = transforms.Compose(
+            [
+                transforms.RandomCrop(32, padding=4),
+                transforms.RandomHorizontalFlip(),
+                transforms.ToTensor(),
+                transforms.Normalize(spec.mean, spec.std),
+            ]
+        )
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.images[i])), self.labels[i]
+
+
+def reference_loop(cfg: RunConfig, data: TensorDataset, device: torch.device, warmup: int, steps: int) -> float:
+    distiller = make_distiller(cfg, device)
+    params = list(distiller.trainable_parameters())
+    optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    loader = torch.utils.data.DataLoader(
+        _Cifar(data),
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        num_workers=2,
+        pin_memory=device.type == "cuda",
+        drop_last=True,
+        persistent_workers=True,
+    )
+
+    def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        while True:
+            yield from loader
+
+    distiller.train()
+    start = 0.0
+    for i, (image, target) in enumerate(batches()):
+        if i == warmup:
+            sync(device)
+            start = time.perf_counter()
+        if i == warmup + steps:
+            break
+        batch = {"image": image.to(device, non_blocking=True), "target": target.to(device, non_blocking=True)}
+        _, terms = distiller(batch, 1)
+        loss = torch.stack(list(terms.values())).sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        float(loss.detach())  # the per-step loss read of the published trainers' meters
+    sync(device)
+    return steps * cfg.batch_size / (time.perf_counter() - start)
+
+
+def engine_loop(
+    cfg: RunConfig, data: TensorDataset, device: torch.device, execution: Execution, warmup: int, steps: int
+) -> float:
+    distiller = make_distiller(cfg, device)
+    use_channels_last(distiller)
+    params = list(distiller.trainable_parameters())
+    optimizer = optimizer_for(params, cfg, execution, device)
+    runner = FastStep(distiller, optimizer, params, execution, device)
+    runner.set_factors(distiller.term_weights(1))
+    loader = BatchLoader(
+        data, get_dataset_spec("cifar100"), cfg.batch_size, train=True, device=device, channels_last=True
+    )
+
+    def batches() -> Iterator[dict[str, torch.Tensor]]:
+        epoch = 0
+        while True:
+            epoch += 1
+            loader.set_epoch(epoch)
+            yield from loader
+
+    distiller.train()
+    start = 0.0
+    for i, batch in enumerate(batches()):
+        if i == warmup:
+            sync(device)
+            start = time.perf_counter()
+        if i == warmup + steps:
+            break
+        if len(batch["target"]) != cfg.batch_size:  # a short last batch would be a new shape to compile
+            continue
+        runner.step(batch)
+    sync(device)
+    elapsed = time.perf_counter() - start
+    runner.collect(1)  # the once-per-epoch read (and its non-finite check), outside the timing
+    return steps * cfg.batch_size / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default=os.environ.get("DSKD_DEVICE", "auto"))
+    parser.add_argument("--small", action="store_true", help="CPU-sized: resnet20 → resnet8, few steps, no compile")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per loop (default 300; --small 8)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 30; --small 2)")
+    parser.add_argument("--only", choices=sorted(METHODS), action="append", help="methods to time (repeatable)")
+    parser.add_argument("--no-compile", action="store_true", help="skip the compiled engine loops")
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON")
+    args = parser.parse_args()
+
+    device = resolve_device(args.device)
+    torch.backends.cudnn.benchmark = True
+    teacher, student = ("resnet20", "resnet8") if args.small else ("resnet32x4", "resnet8x4")
+    steps = args.steps or (8 if args.small else 300)
+    warmup = args.warmup if args.warmup is not None else (2 if args.small else 30)
+    compiled = not args.no_compile and not args.small
+    data = synthetic(min(CIFAR_TRAIN_IMAGES, 64 * (warmup + steps + 2)))
+    cuda = device.type == "cuda"
+    name = torch.cuda.get_device_name(device) if cuda else "CPU"
+    print(
+        f"device {name}, torch {torch.__version__}, {teacher} -> {student}, batch 64, {steps} timed steps", flush=True
+    )
+
+    loops: list[tuple[str, Execution | None]] = [("reference (DataLoader, CPU aug, fp32)", None)]
+    for precision in ("fp32", "bf16") if cuda else ("fp32",):
+        loops.append((f"engine {precision} eager", Execution(True, precision, False)))
+        if compiled:
+            graphs = " + CUDA graphs" if cuda else ""
+            loops.append((f"engine {precision} compiled{graphs}", Execution(True, precision, True)))
+
+    rows: list[Row] = []
+    for method in args.only or list(METHODS):
+        cfg = make_config(method, teacher, student)
+        base = None
+        for label, execution in loops:
+            tick = time.perf_counter()
+            if execution is None:
+                ips = reference_loop(cfg, data, device, warmup, steps)
+                base = ips
+            else:
+                torch._dynamo.reset()
+                ips = engine_loop(cfg, data, device, execution, warmup, steps)
+            row = Row(method, label, ips, CIFAR_TRAIN_IMAGES * EPOCHS / ips / 60, ips / base if base else None)
+            rows.append(row)
+            print(
+                f"  {method:5s} {label:42s} {ips:9,.0f} img/s  ({time.perf_counter() - tick:.0f} s incl. warm-up)",
+                flush=True,
+            )
+
+    print()
+    print(f"| method | loop | img/s | min / {EPOCHS} epochs | x reference |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        ratio = f"{r.ratio:.2f}" if r.ratio is not None else "-"
+        print(f"| {r.method} | {r.loop} | {r.img_per_s:,.0f} | {r.minutes_240:.1f} | {ratio} |")
+    if args.json:
+        meta = {"device": name, "torch": torch.__version__, "teacher": teacher, "student": student, "steps": steps}
+        args.json.write_text(json.dumps({**meta, "rows": [asdict(r) for r in rows]}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""The loaders of a run: in-memory batches or ImageFolder workers, sharded over processes.
+
+``make_loader`` picks the loader that fits a split (a :class:`TensorDataset` is sliced and
+augmented on the device; an :class:`ImageFolderSplit` is decoded by DataLoader workers); both
+yield ``{"image", "target", "index"}`` batches and shard an epoch the way ``DistributedSampler``
+does. ``run_loaders`` builds a run's pair from its config and settings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import torch
+
+from dskd_core.data.imagefolder import ImageFolderLoader, ImageFolderSplit, check_class_count
+from dskd_core.data.loader import BatchExtra, BatchLoader
+from dskd_core.data.registry import DatasetSpec, Split, TensorDataset
+from dskd_core.data.shard import Shard
+from dskd_core.errors import UsageError
+
+if TYPE_CHECKING:
+    from dskd_core.config import RunConfig, Settings
+
+#: Either loader: ``set_epoch(e)``, ``len()`` batches, iteration over batch dicts.
+Loader = BatchLoader | ImageFolderLoader
+
+#: Workers per process when the setting is ``auto`` never exceed this (mdistiller uses 32 on 8 GPUs).
+MAX_AUTO_WORKERS = 16
+
+
+def fitted_spec(spec: DatasetSpec, train: Split, num_classes: int | None) -> DatasetSpec:
+    """The spec with the class count of the data at hand, refused when ``num_classes`` says otherwise.
+
+    ImageNet's count is its folder's (a subset is allowed); the in-memory datasets have a fixed one.
+    """
+    if isinstance(train, ImageFolderSplit):
+        return replace(spec, num_classes=check_class_count(train, num_classes))
+    if num_classes is not None and num_classes != spec.num_classes:
+        raise UsageError(f"{spec.name} has {spec.num_classes} classes, not {num_classes}: drop --num-classes")
+    return spec
+
+
+def auto_workers(local_world_size: int = 1) -> int:
+    """Decoding workers per process: the node's cores shared by its processes, one left for each."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(0, min(MAX_AUTO_WORKERS, cores // max(local_world_size, 1) - 1))
+
+
+def make_loader(
+    data: Split,
+    spec: DatasetSpec,
+    batch_size: int,
+    *,
+    train: bool,
+    device: torch.device,
+    seed: int = 0,
+    randaugment: bool = False,
+    extras: Mapping[str, BatchExtra] | None = None,
+    passes: int = 1,
+    channels_last: bool = False,
+    shard: Shard | None = None,
+    image_size: int | None = None,
+    workers: int = 0,
+    pin_memory: bool = False,
+) -> Loader:
+    """The loader for ``data``: one rank's share of every epoch when ``shard`` spans several processes."""
+    shard = shard or Shard()
+    if isinstance(data, ImageFolderSplit):
+        return ImageFolderLoader(
+            data,
+            spec,
+            batch_size,
+            train=train,
+            device=device,
+            image_size=image_size or 224,
+            seed=seed,
+            randaugment=randaugment,
+            extras=extras,
+            rank=shard.rank,
+            world_size=shard.world_size,
+            workers=workers,
+            pin_memory=pin_memory,
+            channels_last=channels_last,
+        )
+    assert isinstance(data, TensorDataset)
+    return BatchLoader(
+        data,
+        spec,
+        batch_size,
+        train=train,
+        device=device,
+        seed=seed,
+        randaugment=randaugment,
+        extras=extras,
+        passes=passes,
+        channels_last=channels_last,
+        rank=shard.rank,
+        world_size=shard.world_size,
+    )
+
+
+def run_loaders(
+    cfg: RunConfig,
+    settings: Settings,
+    spec: DatasetSpec,
+    data: tuple[Split, Split],
+    device: torch.device,
+    *,
+    shard: Shard | None = None,
+    extras: Mapping[str, BatchExtra] | None = None,
+    channels_last: bool = False,
+    test_batch_size: int | None = None,
+) -> tuple[Loader, Loader]:
+    """``(train, test)`` loaders of a run: its batch sizes, seed, augmentation, crop size and workers."""
+    shard = shard or Shard()
+    workers = settings.workers if settings.workers is not None else auto_workers(shard.local_world_size)
+
+    def loader(split: Split, batch_size: int, train: bool) -> Loader:
+        return make_loader(
+            split,
+            spec,
+            batch_size,
+            train=train,
+            device=device,
+            seed=cfg.seed,
+            randaugment=cfg.aug and train,
+            extras=extras if train else None,
+            passes=cfg.epoch_passes if train else 1,
+            channels_last=channels_last,
+            shard=shard,
+            image_size=cfg.image_size,
+            workers=workers,
+            pin_memory=settings.pin_memory,
+        )
+
+    return loader(data[0], cfg.batch_size, True), loader(data[1], test_batch_size or cfg.test_batch_size, False)

@@ -1,0 +1,259 @@
+"""The fast path against the reference path: same losses, gradients and augmentation distribution.
+
+Runs on the CPU in CI; ``DSKD_TEST_DEVICE=cuda`` runs the same checks on a GPU (there the
+compiled step replays CUDA graphs), which is what ``bench/gpu_check.sh`` does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision.transforms.functional as TF
+from torchvision import transforms
+
+from dskd_core.config import RunConfig, resolve_run_config
+from dskd_core.data import BatchLoader, TensorDataset, get_dataset_spec
+from dskd_core.data.loader import PAD, augment_batch, crop_flip
+from dskd_core.errors import NonFiniteLoss, UsageError
+from dskd_core.methods import Distiller, get_method
+from dskd_core.models import create_model
+from dskd_core.train import fit
+from dskd_core.train.fast import Execution, FastStep, optimizer_for, resolve_execution, use_channels_last
+
+from .conftest import make_settings
+
+DEVICE = torch.device(os.environ.get("DSKD_TEST_DEVICE", "cpu"))
+RTOL = 1e-4
+
+
+@pytest.fixture(autouse=True)
+def _exact_fp32() -> None:
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+
+def _position_image(h: int = 32, w: int = 32) -> torch.Tensor:
+    """``(1, H, W)`` float image whose pixel (r, c) holds ``1 + r·W + c`` (0 only in the padding)."""
+    return (1 + torch.arange(h * w, dtype=torch.float32)).reshape(1, h, w)
+
+
+def _offsets(crops: torch.Tensor, w: int = 32) -> torch.Tensor:
+    """Recover ``(dy, dx, flip)`` of each crop ``(N, 1, H, W)`` of the position image (pad 4)."""
+    center = crops[:, 0, 16, 16].long() - 1
+    right = crops[:, 0, 16, 17].long() - 1
+    flip = right < center
+    row, col = center // w, center % w
+    dy = row - 16 + PAD
+    dx = torch.where(flip, col - (w - 1 - 16) + PAD, col - 16 + PAD)
+    return torch.stack([dy, dx, flip.long()], dim=1)
+
+
+def test_crop_flip_equals_torchvision_for_every_offset_and_flip() -> None:
+    image = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
+    cases = [(dy, dx, f) for dy in range(2 * PAD + 1) for dx in range(2 * PAD + 1) for f in (False, True)]
+    dy, dx, flip = (torch.tensor(v) for v in zip(*cases, strict=True))
+    batch = image.expand(len(cases), -1, -1, -1).to(DEVICE)
+    ours = crop_flip(batch, dy.to(DEVICE), dx.to(DEVICE), flip.to(DEVICE)).cpu()
+    padded = TF.pad(image, [PAD])
+    for i, (y, x, f) in enumerate(cases):
+        expected = TF.crop(padded, y, x, 32, 32)
+        assert torch.equal(ours[i], TF.hflip(expected) if f else expected), (y, x, f)
+
+
+def _chi2_threshold(dof: int, z: float = 3.72) -> float:
+    """Upper ~1e-4 quantile of chi-square(dof) (Wilson–Hilferty)."""
+    a = 2 / (9 * dof)
+    return dof * (1 - a + z * math.sqrt(a)) ** 3
+
+
+def test_batched_augmentation_has_torchvisions_distribution() -> None:
+    n = 20_000
+    image = _position_image()
+    gen = torch.Generator().manual_seed(0)
+    ours = _offsets(augment_batch(image.expand(n, -1, -1, -1).to(DEVICE), gen).cpu())
+    torch.manual_seed(0)
+    reference = transforms.Compose([transforms.RandomCrop(32, padding=PAD), transforms.RandomHorizontalFlip()])
+    theirs = _offsets(torch.stack([reference(image) for _ in range(n)]))
+    cells = (2 * PAD + 1) ** 2 * 2
+
+    def counts(o: torch.Tensor) -> torch.Tensor:
+        return torch.bincount((o[:, 0] * (2 * PAD + 1) + o[:, 1]) * 2 + o[:, 2], minlength=cells).double()
+
+    a, b = counts(ours), counts(theirs)
+    assert a.sum() == b.sum() == n and a.numel() == cells  # every crop decoded into one of the 162 cells
+    # Two-sample chi-square homogeneity test over (dy, dx, flip).
+    pooled = (a + b) / 2
+    stat = float((((a - pooled) ** 2 + (b - pooled) ** 2) / pooled).sum())
+    assert stat < _chi2_threshold(cells - 1), stat
+    # And each marginal is the uniform / fair-coin one.
+    assert abs(float(ours[:, 2].double().mean()) - 0.5) < 4 * math.sqrt(0.25 / n)
+    for axis in (0, 1):
+        freq = torch.bincount(ours[:, axis], minlength=2 * PAD + 1).double() / n
+        assert torch.allclose(freq, torch.full_like(freq, 1 / (2 * PAD + 1)), atol=4 * math.sqrt(1 / 9 / n))
+
+
+# ------------------------------------------------------------------------------------------------
+# the step
+
+
+def _cfg(**flags: object) -> RunConfig:
+    base = {"scales": [1, 2], "stand": True, "batch_size": 16}
+    return resolve_run_config(
+        method="kd", teacher="resnet8", student="resnet8", dataset="synthetic", flags={**base, **flags}
+    )
+
+
+def _distiller(cfg: RunConfig) -> Distiller:
+    torch.manual_seed(0)
+    teacher = create_model("resnet8", num_classes=100)
+    torch.manual_seed(1)
+    student = create_model("resnet8", num_classes=100)
+    return get_method(cfg.method)(student, teacher, cfg).to(DEVICE)
+
+
+def _batches(cfg: RunConfig, channels_last: bool, count: int = 3) -> list[dict[str, torch.Tensor]]:
+    gen = torch.Generator().manual_seed(5)
+    data = TensorDataset(
+        torch.randint(0, 256, (cfg.batch_size * count, 3, 32, 32), dtype=torch.uint8, generator=gen),
+        torch.randint(0, 100, (cfg.batch_size * count,), generator=gen),
+    )
+    loader = BatchLoader(
+        data, get_dataset_spec("synthetic"), cfg.batch_size, train=True, device=DEVICE, channels_last=channels_last
+    )
+    return list(loader)
+
+
+def _reference_steps(cfg: RunConfig, factors: list[dict[str, float]]) -> list[tuple[float, list[torch.Tensor]]]:
+    """The reference path's step (engine ``Trainer.step``) on the same batches: (loss, grads) per step."""
+    distiller = _distiller(cfg)
+    distiller.train()
+    params = list(distiller.trainable_parameters())
+    optimizer = optimizer_for(params, cfg, Execution(), DEVICE)
+    out = []
+    for batch, factor in zip(_batches(cfg, channels_last=False), factors, strict=True):
+        _, terms = distiller(batch, 1)
+        loss = torch.stack([v * factor.get(k, 1.0) for k, v in terms.items()]).sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        out.append((float(loss.detach()), [p.grad.detach().clone() for p in params if p.grad is not None]))
+    return out
+
+
+def _fast_steps(
+    cfg: RunConfig, execution: Execution, factors: list[dict[str, float]]
+) -> list[tuple[float, list[torch.Tensor]]]:
+    distiller = _distiller(cfg)
+    use_channels_last(distiller)
+    distiller.train()
+    params = list(distiller.trainable_parameters())
+    runner = FastStep(distiller, optimizer_for(params, cfg, execution, DEVICE), params, execution, DEVICE)
+    out = []
+    for batch, factor in zip(_batches(cfg, channels_last=True), factors, strict=True):
+        runner.set_factors(factor)
+        loss = runner.step(batch)
+        out.append((float(loss.detach()), [p.grad.detach().clone() for p in params if p.grad is not None]))
+    sums, correct, seen = runner.collect(1)
+    assert seen == 3 * cfg.batch_size and set(sums) == {"loss_ce", "loss_kd"} and 0 <= int(correct) <= seen
+    return out
+
+
+def _assert_same_steps(
+    ref: list[tuple[float, list[torch.Tensor]]], fast: list[tuple[float, list[torch.Tensor]]]
+) -> None:
+    for step, ((ref_loss, ref_grads), (fast_loss, fast_grads)) in enumerate(zip(ref, fast, strict=True), start=1):
+        assert math.isclose(fast_loss, ref_loss, rel_tol=RTOL), (step, fast_loss, ref_loss)
+        assert len(ref_grads) == len(fast_grads)
+        for g_ref, g_fast in zip(ref_grads, fast_grads, strict=True):
+            scale = float(g_ref.norm()) + 1e-12
+            assert float((g_fast.float() - g_ref.float()).norm()) / scale < RTOL, step
+
+
+# The warm-up factor changes between steps: a compiled step must read it, not bake it in.
+FACTORS = [{"loss_kd": 0.25}, {"loss_kd": 0.5}, {"loss_kd": 1.0}]
+
+
+def test_fast_step_eager_fp32_matches_reference_losses_and_gradients() -> None:
+    cfg = _cfg()
+    _assert_same_steps(_reference_steps(cfg, FACTORS), _fast_steps(cfg, Execution(True, "fp32", False), FACTORS))
+
+
+def test_compiled_fast_step_fp32_matches_reference_losses_and_gradients() -> None:
+    """torch.compile (inductor; on CUDA with CUDA graphs) of forward + loss, fused backward and SGD."""
+    cfg = _cfg()
+    torch._dynamo.reset()
+    fast = _fast_steps(cfg, Execution(True, "fp32", True), FACTORS)
+    _assert_same_steps(_reference_steps(cfg, FACTORS), fast)
+
+
+def test_fast_step_bf16_stays_close_to_the_fp32_reference() -> None:
+    """bf16 autocast is not fp32 (8 bits of mantissa): the loss agrees to ~1 %, not 1e-4."""
+    cfg = _cfg()
+    ref = _reference_steps(cfg, FACTORS)
+    fast = _fast_steps(cfg, Execution(True, "bf16", False), FACTORS)
+    for (ref_loss, _), (fast_loss, _) in zip(ref, fast, strict=True):
+        assert math.isclose(fast_loss, ref_loss, rel_tol=3e-2), (fast_loss, ref_loss)
+
+
+@pytest.mark.parametrize(
+    ("values", "device", "expected"),
+    [
+        ({}, "cpu", Execution(False, "fp32", False)),
+        ({}, "cuda", Execution(True, "bf16", True)),
+        ({"fast": True}, "cpu", Execution(True, "fp32", False)),
+        ({"fast": True, "precision": "bf16", "compile": True}, "cpu", Execution(True, "bf16", True)),
+        ({"fast": False}, "cuda", Execution(False, "fp32", False)),
+        ({"precision": "fp32"}, "cuda", Execution(True, "fp32", True)),
+        ({"compile": False}, "cuda", Execution(True, "bf16", False)),
+    ],
+)
+def test_execution_resolves_auto_values_by_device(values: dict[str, object], device: str, expected: Execution) -> None:
+    cfg = _cfg().model_copy(update=values)
+    assert resolve_execution(cfg, torch.device(device)) == expected
+
+
+def test_execution_keeps_compile_off_with_several_processes_unless_asked() -> None:
+    assert resolve_execution(_cfg(), torch.device("cuda"), world_size=2) == Execution(True, "bf16", False)
+
+
+@pytest.mark.parametrize("values", [{"fast": False, "precision": "bf16"}, {"fast": False, "compile": True}])
+def test_fast_path_options_without_the_fast_path_are_refused(values: dict[str, object]) -> None:
+    with pytest.raises(UsageError, match="add --fast"):
+        resolve_execution(_cfg().model_copy(update=values), torch.device("cpu"))
+
+
+# ------------------------------------------------------------------------------------------------
+# whole runs
+
+
+def test_fast_run_reaches_the_reference_runs_accuracy_on_digits(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path).model_copy(update={"device": str(DEVICE)})
+    accuracy = {}
+    for fast in (False, True):
+        cfg = resolve_run_config(
+            method="vanilla",
+            student="resnet8",
+            dataset="digits",
+            flags={"epochs": 1, "seed": 0, "name": f"fast-{fast}"},
+            overrides={"fast": fast, "epoch_passes": 3},
+        )
+        result = fit(cfg, settings)
+        saved = json.loads((result.run_dir / "config.json").read_text())
+        assert saved["fast"] is fast and saved["precision"] in ("fp32", "bf16") and saved["compile"] in (True, False)
+        accuracy[fast] = result.summary["best_acc"]
+    assert accuracy[False] > 25 and abs(accuracy[True] - accuracy[False]) < 5, accuracy
+
+
+def test_fast_path_refuses_a_non_finite_epoch_before_committing_it(tmp_path: Path, teacher_run: Path) -> None:
+    settings = make_settings(tmp_path).model_copy(update={"device": str(DEVICE)})
+    cfg = _cfg(epochs=1, teacher_ckpt=str(teacher_run)).model_copy(update={"fast": True, "lr": 1e12})
+    with pytest.raises(NonFiniteLoss, match=r"in epoch 1 \(the fast path checks once per epoch\)"):
+        fit(cfg, settings, allow_weak_teacher=True)
+    run_dir = cfg.run_dir(settings.runs_dir)
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "failed"
+    assert not list((run_dir / "checkpoints").glob("*.safetensors"))
