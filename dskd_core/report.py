@@ -83,7 +83,10 @@ _LSKD_NAME = re.compile(
     r"(?P<temp>\d+(?:\.\d+)?),(?P<weight>\d+(?:\.\d+)?)(?:,(?P<beta>\d+(?:\.\d+)?))?\.txt$"
 )
 _SDD_TAG = re.compile(r"sdd,\s*\[([\d,\s]+)\]")
-_VARIANT = re.compile(r"^(?P<method>[A-Za-z0-9_]+)(?:\+sdd\[(?P<scales>[\d,]+)\])?(?P<ls>\+ls)?$")
+#: ``kd``, ``kd+sdd[1,2]+ls``; a feature method names the KD term SDD/LS add: ``crd+kd+sdd[1,2]+ls``.
+_VARIANT = re.compile(
+    r"^(?P<method>[A-Za-z0-9_]+)(?:\+(?P<added>kd)(?=\+(?:sdd\[|ls$)))?(?:\+sdd\[(?P<scales>[\d,]+)\])?(?P<ls>\+ls)?$"
+)
 _DATASET_PREFIXES = ("cifar100", "tiny_imagenet", "imagenet", "digits", "synthetic")
 _SKIP_DIRS = frozenset({"checkpoints", "train.events", "__pycache__"})
 #: Config keys that may differ between the seeds of one group (epochs gets its own flag).
@@ -166,9 +169,20 @@ class Discovery:
 
 
 def variant_name(method: str, scales: Sequence[int], stand: bool) -> str:
-    """The canonical variant name (``RunConfig.variant``): ``kd``, ``kd+sdd[1,2]``, ``kd+sdd[1,2]+ls``."""
+    """The canonical variant name (``RunConfig.variant``): ``kd``, ``kd+sdd[1,2]``, ``kd+sdd[1,2]+ls``;
+    ``crd+kd+sdd[1,2]+ls`` for a feature method, whose SDD/LS come as an added KD term."""
+    from dskd_core.errors import UnknownNameError
+    from dskd_core.methods import get_method
+
     name = method
-    if list(scales) not in ([], [1]):
+    sdd = list(scales) not in ([], [1])
+    try:
+        added = get_method(method).enhanced_by
+    except UnknownNameError:  # a method of a legacy log that dskd does not have
+        added = None
+    if added and (sdd or stand):
+        name += "+" + added
+    if sdd:
         name += "+sdd[" + ",".join(str(s) for s in scales) + "]"
     return name + ("+ls" if stand else "")
 

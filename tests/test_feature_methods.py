@@ -521,6 +521,17 @@ def test_crd_memory_estimate_and_refusal_on_an_oversized_dataset() -> None:
         distiller.bind_data(oversized)
 
 
+def test_crd_refuses_several_processes() -> None:
+    """Each process would update only its own samples' bank rows: refused rather than silently wrong."""
+    cfg = resolve_run_config(
+        method="crd", teacher="resnet8", student="resnet8", dataset="synthetic", flags={"world_size": 2}
+    )
+    distiller = get_method("crd")(_model("resnet8", "student"), _model("resnet8", "teacher"), cfg)
+    data = TensorDataset(torch.zeros(8, 3, 32, 32, dtype=torch.uint8), torch.zeros(8, dtype=torch.long))
+    with pytest.raises(UsageError, match="train crd with one process"):
+        distiller.bind_data(data)
+
+
 def test_crd_refusal_comes_before_the_run_folder_is_written(
     teacher_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,11 +14,13 @@ import pytest
 from typer.testing import CliRunner
 
 from dskd_cli.main import app
+from dskd_core.config import resolve_run_config
 from dskd_core.report import (
     Hints,
     build_report,
     discover,
     paper_grids,
+    parse_variant,
     parse_worklog,
     parse_yacs_dump,
     variant_name,
@@ -489,3 +491,22 @@ def test_curves_are_drawn(mixed: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "wrote 3 curves" in _stderr(result)
+
+
+@pytest.mark.parametrize(
+    ("method", "scales", "stand"),
+    [
+        ("kd", [1], False),
+        ("kd", [1, 2], True),
+        ("dkd", [1, 2, 4], False),
+        ("crd", [1], False),
+        ("crd", [1, 2], True),
+        ("at", [1], True),
+    ],
+)
+def test_variant_names_match_the_run_config_and_parse_back(method: str, scales: list[int], stand: bool) -> None:
+    """Feature methods name the KD term that SDD/LS add (``crd+kd+sdd[1,2]+ls``), as run folders do."""
+    pair = {"teacher": "resnet32x4", "student": "resnet8x4"}
+    cfg = resolve_run_config(method=method, dataset="cifar100", flags={"scales": scales, "stand": stand}, **pair)
+    assert variant_name(method, scales, stand) == cfg.variant
+    assert parse_variant(cfg.variant) == (method, scales, stand)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,10 @@ def test_vanilla_run_writes_config_log_summary_and_checkpoints(teacher_run: Path
     epoch = events[1]
     for key in ("lr", "train_loss", "train_acc", "test_acc", "test_acc_top5", "test_loss", "loss_ce"):
         assert key in epoch
+    # 4 steps of 64 synthetic images: one curve point per step, their sample-weighted mean the epoch's loss
+    curve = epoch["train_loss_curve"]
+    assert len(curve) == 4 and all(v > 0 for v in curve)
+    assert sum(curve) / 4 == pytest.approx(epoch["train_loss"])
     summary = json.loads((teacher_run / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["epochs_done"] == 1
     assert summary["best_acc"] == epoch["test_acc"] == summary["last_acc"]
@@ -116,6 +121,15 @@ def test_step_schedule_decays_after_each_stage() -> None:
     assert lr_at(cfg, 151) == pytest.approx(0.005)
     assert lr_at(cfg, 181) == pytest.approx(0.0005)
     assert lr_at(cfg, 240) == pytest.approx(0.00005)
+
+
+def test_cosine_schedule_goes_from_lr_to_zero_over_the_run_step_by_step() -> None:
+    cfg = resolve_run_config(method="vanilla", student="resnet8", dataset="digits", flags={"epochs": 2})
+    assert cfg.lr_schedule == "cosine" and cfg.epoch_passes == 8  # the digits recipe
+    assert lr_at(cfg, 1) == pytest.approx(0.05)
+    assert lr_at(cfg, 1, 0.5) == pytest.approx(0.05 * 0.5 * (1 + math.cos(math.pi / 4)))
+    assert lr_at(cfg, 2) == pytest.approx(0.025)
+    assert lr_at(cfg, 2, 0.999) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_clip_grad_bounds_the_global_norm_before_each_step(teacher_run: Path, tmp_path: Path) -> None:

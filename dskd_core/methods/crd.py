@@ -146,6 +146,8 @@ class CRD(FeatureDistiller):
 
     def bind_data(self, train: Split) -> None:
         cfg = self.cfg
+        if cfg.world_size > 1:  # each process would update only its own samples' rows of the banks
+            raise UsageError("crd's memory banks are not shared between processes: train crd with one process")
         assert cfg.crd_feat_dim is not None and cfg.crd_nce_k is not None and cfg.crd_mode is not None
         device = self.embed_s.linear.weight.device
         self._memory = ensure_crd_fits(len(train), cfg, device)  # before anything is allocated

@@ -40,6 +40,9 @@ from dskd_core.train.state import Progress, load_train_state
 
 Observer = Callable[[dict[str, Any]], None]
 
+#: Points of an epoch's training-loss curve in its log line (``train_loss_curve``).
+CURVE_POINTS = 10
+
 
 @dataclass(frozen=True)
 class RunResult:
@@ -230,6 +233,9 @@ class Trainer:
         self._correct = self._seen = 0
         self._tick = time.perf_counter()
         self._train_time = 0.0
+        # The loss over the epoch in CURVE_POINTS consecutive slices of its steps (on the device).
+        self._curve = torch.zeros(CURVE_POINTS, dtype=torch.float64, device=self.device)
+        self._curve_n = [0] * CURVE_POINTS
 
     def start(self, train_samples: int, test_samples: int, steps: int, teacher_acc: float | None) -> None:
         event: dict[str, Any] = {
@@ -269,7 +275,7 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = lr_at(self.cfg, self.epoch, (step - 1) / steps)
         if self.fast is not None:  # no host read-back: the loss is checked and reported per epoch
-            self.fast.step(batch)
+            self._track(self.fast.step(batch), len(batch["target"]), step, steps)
             self._train_time += time.perf_counter() - tick
             self.notify({"event": "step", "epoch": self.epoch, "step": step, "steps": steps, "loss": None})
             return
@@ -295,8 +301,19 @@ class Trainer:
             self._sums[name] = self._sums.get(name, 0.0) + value.detach() * n
         self._correct += int((logits.argmax(-1) == batch["target"]).sum())
         self._seen += n
+        self._track(loss.detach(), n, step, steps)
         self._train_time += time.perf_counter() - tick
         self.notify({"event": "step", "epoch": self.epoch, "step": step, "steps": steps, "loss": float(loss.detach())})
+
+    def _track(self, loss: torch.Tensor, n: int, step: int, steps: int) -> None:
+        part = min((step - 1) * CURVE_POINTS // max(steps, 1), CURVE_POINTS - 1)
+        self._curve[part] += loss.double() * n
+        self._curve_n[part] += n
+
+    def _loss_curve(self) -> list[float]:
+        """Mean training loss per slice of the epoch (this process's batches), empty slices left out."""
+        totals = self._curve.tolist()
+        return [totals[i] / n for i, n in enumerate(self._curve_n) if n]
 
     def end_epoch(self, test_loader: Loader) -> None:
         progress, distiller = self.progress, self.distiller
@@ -329,6 +346,7 @@ class Trainer:
             "test_loss": result.loss,
             "best_acc": progress.best_acc,
             "epoch_time_s": time.perf_counter() - self._tick,
+            "train_loss_curve": self._loss_curve(),
             "train_time_s": trained - self._tick,
             "eval_time_s": evaluated - trained,
         }
