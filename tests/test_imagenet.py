@@ -150,6 +150,17 @@ def test_imagefolder_batches_follow_the_standard_transforms(tmp_path: Path) -> N
     assert sorted(first["index"].tolist()) == list(range(5)) and first["image"].shape == (5, 3, 48, 48)
 
 
+def test_a_last_training_batch_of_one_image_is_dropped_not_evaluation(tmp_path: Path) -> None:
+    """BatchNorm cannot normalise one sample with a 1×1 final map (ResNet at --image-size 32)."""
+    write_imagefolder(tmp_path, {"a": 3, "b": 2}, {"a": 3, "b": 2}, size=32)
+    train, val = load_dataset("imagenet", tmp_path, download=False)
+    spec, cpu = get_dataset_spec("imagenet"), torch.device("cpu")
+    train_loader = make_loader(train, spec, 4, train=True, device=cpu, image_size=32)
+    assert [len(b["target"]) for b in train_loader] == [4] and len(train_loader) == 1
+    assert [len(b["target"]) for b in make_loader(train, spec, 3, train=True, device=cpu, image_size=32)] == [3, 2]
+    assert [len(b["target"]) for b in make_loader(val, spec, 4, train=False, device=cpu, image_size=32)] == [4, 1]
+
+
 def test_imagefolder_shards_give_each_sample_the_augmentation_of_one_process(tmp_path: Path) -> None:
     write_imagefolder(tmp_path, {"a": 4, "b": 3}, {"a": 1, "b": 1})
     train, _ = load_dataset("imagenet", tmp_path, download=False)

@@ -221,12 +221,15 @@ class ImageFolderLoader:
             if train
             else ShardSampler(len(split), rank, world_size)
         )
+        # A last training batch of a single image is dropped (one image per epoch at most): BatchNorm
+        # cannot normalise one sample whose final map is 1×1, as at small --image-size.
         self.loader = DataLoader(
             self.dataset,
             batch_size=batch_size,
             sampler=self.sampler,
             num_workers=workers,
             pin_memory=pin_memory and device.type == "cuda",
+            drop_last=train and len(self.sampler) % batch_size == 1,
         )
         self._mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1) * 255.0
         self._std = torch.tensor(spec.std, device=device).view(1, 3, 1, 1) * 255.0
