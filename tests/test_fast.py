@@ -257,3 +257,30 @@ def test_fast_path_refuses_a_non_finite_epoch_before_committing_it(tmp_path: Pat
     run_dir = cfg.run_dir(settings.runs_dir)
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "failed"
     assert not list((run_dir / "checkpoints").glob("*.safetensors"))
+
+
+def test_a_resume_keeps_how_the_run_executed_unless_asked_otherwise(tmp_path: Path, teacher_run: Path) -> None:
+    """A run started on the fast path (or by a lockstep sweep on the reference path) resumes as it
+    ran when the request leaves the choice to the device; runs from before the fast path resume too."""
+    settings = make_settings(tmp_path).model_copy(update={"device": str(DEVICE)})
+    started = _cfg(epochs=1, teacher_ckpt=str(teacher_run)).model_copy(update={"fast": True})
+    run_dir = fit(started, settings, allow_weak_teacher=True).run_dir
+    auto = started.model_copy(update={"fast": None, "epochs": 2})
+    fit(auto, settings, resume=True, allow_weak_teacher=True)
+    saved = json.loads((run_dir / "config.json").read_text())
+    assert saved["fast"] is True and saved["epochs"] == 2
+    for key in ("fast", "precision", "compile"):  # as an older dskd wrote it
+        del saved[key]
+    (run_dir / "config.json").write_text(json.dumps(saved))
+    summary = fit(auto.model_copy(update={"epochs": 3}), settings, resume=True, allow_weak_teacher=True).summary
+    assert summary["epochs_done"] == 3
+    # That resume recorded what it resolved (the reference path on the CPU); an explicit request that
+    # differs from the record is refused.
+    assert json.loads((run_dir / "config.json").read_text())["fast"] is (DEVICE.type == "cuda")
+    with pytest.raises(UsageError, match="fast changed"):
+        fit(
+            started.model_copy(update={"fast": DEVICE.type != "cuda", "epochs": 4}),
+            settings,
+            resume=True,
+            allow_weak_teacher=True,
+        )

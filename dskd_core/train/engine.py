@@ -35,7 +35,7 @@ from dskd_core.train.fast import (
     resolve_execution,
     use_channels_last,
 )
-from dskd_core.train.rundir import RunFiles, RunLog, prepare_run_dir
+from dskd_core.train.rundir import RunFiles, RunLog, prepare_run_dir, saved_execution
 from dskd_core.train.state import Progress, load_train_state
 
 Observer = Callable[[dict[str, Any]], None]
@@ -124,6 +124,9 @@ def fit(
     run_dir = run_dir or cfg.run_dir(settings.runs_dir)
     dist = setup(settings.device, cfg.world_size)  # one process, or this rank of a torchrun launch
     device = dist.device
+    if resume:  # what the request leaves to the device, the run keeps as it started (e.g. a lockstep run)
+        unset = {k: v for k, v in saved_execution(run_dir).items() if getattr(cfg, k) in (None, "auto")}
+        cfg = cfg.model_copy(update=unset)
     execution = resolve_execution(cfg, device, cfg.world_size)
     cfg = cfg.model_copy(update=execution.as_config())  # the effective values are what config.json records
     train_data, test_data = load_dataset(cfg.dataset, settings.data_dir, settings.download)

@@ -58,6 +58,16 @@ def read_events(path: Path) -> list[dict[str, Any]]:
     return events
 
 
+#: Config keys of how a run's steps execute; ``fit`` records their effective values.
+EXECUTION_KEYS = ("fast", "precision", "compile")
+
+
+def saved_execution(run_dir: Path) -> dict[str, Any]:
+    """The execution keys a run folder's config.json recorded (to resume a run as it ran)."""
+    saved = _read_json(run_dir / "config.json")
+    return {k: saved[k] for k in EXECUTION_KEYS if k in saved}
+
+
 def check_run_dir(cfg: RunConfig, run_dir: Path, *, resume: bool, overwrite: bool) -> None:
     """Refuse what :func:`prepare_run_dir` would refuse, without touching the folder."""
     if overwrite:
@@ -78,7 +88,11 @@ def check_run_dir(cfg: RunConfig, run_dir: Path, *, resume: bool, overwrite: boo
         now = cfg.model_dump(mode="json")
         # A key the saved config lacks (written by an older dskd) had its default value.
         defaults = RunConfig.model_construct(**{k: now[k] for k in ("method", "student")}).model_dump(mode="json")
-        changed = sorted(k for k in now if k != "epochs" and saved.get(k, defaults.get(k)) != now[k])
+        # How steps execute (fast/precision/compile) was not recorded before the fast path existed.
+        unrecorded = {k for k in EXECUTION_KEYS if k not in saved}
+        changed = sorted(
+            k for k in now if k != "epochs" and k not in unrecorded and saved.get(k, defaults.get(k)) != now[k]
+        )
         if changed == ["world_size"]:
             raise UsageError(
                 f"--resume with {now['world_size']} processes, but {run_dir} trained with "
