@@ -30,7 +30,7 @@ from dskd_core.train.fast import (
     FAST_EVAL_BATCH,
     Execution,
     FastStep,
-    eval_autocast,
+    execution_autocast,
     optimizer_for,
     resolve_execution,
     use_channels_last,
@@ -166,7 +166,7 @@ def fit(
             )
             teacher_acc = None
             if distiller.teacher is not None and not trainer.resumed:
-                with eval_autocast(execution, device):
+                with execution_autocast(execution, device):
                     teacher_acc = evaluate(distiller.teacher, test_loader, dist).top1
             trainer.start(len(train_data), len(test_data), len(train_loader), teacher_acc)
             try:
@@ -329,7 +329,7 @@ class Trainer:
         stats["train_loss"] = sum(stats.values())
         stats["train_acc"] = 100.0 * totals["correct"] / seen
         trained = time.perf_counter()  # the statistics' read waited for the epoch's last step
-        with eval_autocast(self.execution, self.device):
+        with execution_autocast(self.execution, self.device):
             result = evaluate(distiller.student, test_loader, self.dist)
         evaluated = time.perf_counter()
         progress.epoch = self.epoch

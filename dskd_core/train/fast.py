@@ -19,7 +19,7 @@ recompiles the step. The reference path stays available (``--no-fast``) for comp
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -111,16 +111,10 @@ class FastStep:
         self.correct = torch.zeros((), dtype=torch.long, device=self.device)
         self.seen = 0
 
-    def _autocast(self) -> contextlib.AbstractContextManager[None]:
-        dtype = self.execution.autocast_dtype
-        if dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=dtype)
-
     def _forward(
         self, batch: dict[str, Tensor], factors: dict[str, Tensor]
     ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
-        with self._autocast():
+        with execution_autocast(self.execution, self.device):
             logits, terms = self.model(batch, 0)
         # Losses in fp32 whatever the autocast dtype; a missing factor weighs 1.
         weighted = {
@@ -171,12 +165,9 @@ def optimizer_for(
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, fused=fused)
 
 
-@contextlib.contextmanager
-def eval_autocast(execution: Execution, device: torch.device) -> Iterator[None]:
-    """Evaluation under the fast path's autocast dtype (a no-op on the reference path)."""
+def execution_autocast(execution: Execution, device: torch.device) -> contextlib.AbstractContextManager[None]:
+    """The fast path's autocast for training steps and evaluation (a no-op on the reference path)."""
     dtype = execution.autocast_dtype
     if dtype is None:
-        yield
-    else:
-        with torch.autocast(device.type, dtype=dtype):
-            yield
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
