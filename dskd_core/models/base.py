@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypedDict, cast
 
 import torch.nn.functional as F
@@ -68,6 +69,24 @@ def run_stage(stage: nn.Sequential, x: Tensor) -> tuple[Tensor, Tensor]:
     for block in body:
         x = block(x)
     return cast(PreactBlock, last).forward_with_preact(x)
+
+
+def resnet_stages(
+    block: Callable[..., nn.Module], expansion: int, layers: Sequence[int], in_planes: int = 64
+) -> tuple[list[nn.Sequential], list[int]]:
+    """The four stages of the ImageNet ResNet layout: 64-128-256-512 planes, strides 1-2-2-2.
+
+    ``block(in_planes, planes, stride)``; each stage's first block takes the stride (and the
+    change of width). Returns the stages and the channels after the stem and after each stage.
+    """
+    stages, channels = [], [in_planes]
+    for planes, blocks, stride in zip((64, 128, 256, 512), layers, (1, 2, 2, 2), strict=True):
+        units = [block(in_planes, planes, stride)]
+        in_planes = planes * expansion
+        units += [block(in_planes, planes) for _ in range(1, blocks)]
+        stages.append(nn.Sequential(*units))
+        channels.append(in_planes)
+    return stages, channels
 
 
 def global_avg_pool(x: Tensor) -> Tensor:

@@ -25,6 +25,7 @@ from dskd_core.models.base import (
     ZooModel,
     adaptive_global_avg_pool,
     init_kaiming_fan_out,
+    resnet_stages,
     run_stage,
 )
 from dskd_core.models.registry import register_alias, register_model
@@ -98,17 +99,9 @@ class ImageNetResNet(ZooModel):
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.stage_channels = [64]
-        stages = []
-        in_planes = 64
-        for planes, blocks, stride in zip((64, 128, 256, 512), layers, (1, 2, 2, 2), strict=True):
-            units = [block(in_planes, planes, stride)]
-            in_planes = planes * block.expansion
-            units += [block(in_planes, planes) for _ in range(1, blocks)]
-            stages.append(nn.Sequential(*units))
-            self.stage_channels.append(in_planes)
+        stages, self.stage_channels = resnet_stages(block, block.expansion, layers)
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        self.fc = nn.Linear(in_planes, num_classes)
+        self.fc = nn.Linear(self.stage_channels[-1], num_classes)
         init_kaiming_fan_out(self)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Features]:

@@ -18,6 +18,7 @@ from dskd_core.models.base import (
     ZooModel,
     adaptive_global_avg_pool,
     init_kaiming_fan_out,
+    resnet_stages,
     run_stage,
 )
 from dskd_core.models.registry import register_model
@@ -87,19 +88,11 @@ class ResNetV2(ZooModel):
         num_classes: int = 100,
     ) -> None:
         super().__init__()
-        self.stage_channels = [64]
         self.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
-        stages = []
-        in_planes = 64
-        for planes, blocks, stride in zip((64, 128, 256, 512), num_blocks, (1, 2, 2, 2), strict=True):
-            units = [block(in_planes, planes, stride)]
-            in_planes = planes * block.expansion
-            units += [block(in_planes, planes) for _ in range(1, blocks)]
-            stages.append(nn.Sequential(*units))
-            self.stage_channels.append(in_planes)
+        stages, self.stage_channels = resnet_stages(block, block.expansion, num_blocks)
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        self.linear = nn.Linear(in_planes, num_classes)
+        self.linear = nn.Linear(self.stage_channels[-1], num_classes)
         init_kaiming_fan_out(self)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Features]:
