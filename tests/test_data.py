@@ -119,3 +119,42 @@ def test_loader_order_is_a_function_of_seed_and_epoch() -> None:
     batches = list(test_loader)
     assert [len(b["target"]) for b in batches] == [100, 100, 56]
     assert torch.cat([b["index"] for b in batches]).tolist() == list(range(256))
+
+
+@pytest.mark.parametrize("train", [True, False])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_batches_do_not_depend_on_how_many_the_loader_prepares_at_once(
+    monkeypatch: pytest.MonkeyPatch, train: bool, channels_last: bool
+) -> None:
+    """The loader augments and normalises chunks of batches at once; any chunk size gives the same stream."""
+    from dskd_core.data import loader as loader_module
+
+    gen = torch.Generator().manual_seed(0)
+    data = loader_module.TensorDataset(
+        torch.randint(0, 256, (1000, 3, 32, 32), dtype=torch.uint8, generator=gen),
+        torch.randint(0, 100, (1000,), generator=gen),
+    )
+    extras = {"draw": lambda index, g: index * 1000 + torch.randint(0, 1000, (len(index),), generator=g)}
+
+    def stream(chunk_bytes: int) -> list[dict[str, torch.Tensor]]:
+        monkeypatch.setattr(loader_module, "CHUNK_BYTES", chunk_bytes)
+        loader = BatchLoader(
+            data,
+            get_dataset_spec("synthetic"),
+            64,
+            train=train,
+            device=torch.device("cpu"),
+            seed=4,
+            extras=extras,
+            channels_last=channels_last,
+        )
+        loader.set_epoch(3)
+        return list(loader)
+
+    per_batch, chunked = stream(1), stream(3 * 64 * 3 * 32 * 32 * 4 + 5)  # one batch; three batches a chunk
+    assert [len(b["target"]) for b in chunked] == [64] * 15 + [40]
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    for a, b in zip(per_batch, chunked, strict=True):
+        assert a.keys() == b.keys() and b["image"].is_contiguous(memory_format=layout)
+        for key in a:
+            assert torch.equal(a[key], b[key]), key
