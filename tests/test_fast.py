@@ -284,3 +284,39 @@ def test_a_resume_keeps_how_the_run_executed_unless_asked_otherwise(tmp_path: Pa
             resume=True,
             allow_weak_teacher=True,
         )
+    # So is --no-fast for a run that ran fast on CUDA (bf16, compiled): by name, not as bf16 without --fast.
+    saved = json.loads((run_dir / "config.json").read_text())
+    (run_dir / "config.json").write_text(json.dumps({**saved, "fast": True, "precision": "bf16", "compile": True}))
+    with pytest.raises(UsageError, match=r"different config \(compile, fast, precision changed\)"):
+        fit(started.model_copy(update={"fast": False, "epochs": 4}), settings, resume=True, allow_weak_teacher=True)
+
+
+def test_a_resumed_optimizer_keeps_its_parameters_channels_last_layout(tmp_path: Path) -> None:
+    """Momentum buffers load contiguous from the train state; on the fast path they take the
+    channels_last layout of their parameters (CUDA's fused SGD refuses mismatched strides)."""
+    from dskd_core.train.state import Progress, load_train_state, save_train_state
+
+    cfg = _cfg()
+    execution = Execution(True, "fp32", False)
+
+    def setup() -> tuple[Distiller, torch.optim.Optimizer, FastStep]:
+        distiller = _distiller(cfg)
+        use_channels_last(distiller)
+        distiller.train()
+        params = list(distiller.trainable_parameters())
+        optimizer = optimizer_for(params, cfg, execution, DEVICE)
+        return distiller, optimizer, FastStep(distiller, optimizer, params, execution, DEVICE)
+
+    distiller, optimizer, runner = setup()
+    runner.set_factors({"loss_kd": 1.0})
+    batch = _batches(cfg, channels_last=True, count=1)[0]
+    runner.step(batch)
+    save_train_state(tmp_path, distiller, optimizer, Progress(epoch=1), "{}")
+    distiller, optimizer, runner = setup()
+    load_train_state(tmp_path, distiller, optimizer)
+    convs = [p for p in distiller.student.parameters() if p.dim() == 4]
+    assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+    for param in convs:
+        assert optimizer.state[param]["momentum_buffer"].stride() == param.stride()
+    runner.set_factors({"loss_kd": 1.0})
+    assert math.isfinite(float(runner.step(batch)))  # the fused step accepts the loaded buffers

@@ -125,8 +125,9 @@ def fit(
     dist = setup(settings.device, cfg.world_size)  # one process, or this rank of a torchrun launch
     device = dist.device
     if resume:  # what the request leaves to the device, the run keeps as it started (e.g. a lockstep run)
-        unset = {k: v for k, v in saved_execution(run_dir).items() if getattr(cfg, k) in (None, "auto")}
-        cfg = cfg.model_copy(update=unset)
+        saved = saved_execution(run_dir)
+        if cfg.fast is None or saved.get("fast") in (None, cfg.fast):  # another path asked for: refused by name below
+            cfg = cfg.model_copy(update={k: v for k, v in saved.items() if getattr(cfg, k) in (None, "auto")})
     execution = resolve_execution(cfg, device, cfg.world_size)
     cfg = cfg.model_copy(update=execution.as_config())  # the effective values are what config.json records
     train_data, test_data = load_dataset(cfg.dataset, settings.data_dir, settings.download)

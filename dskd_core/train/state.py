@@ -97,6 +97,20 @@ def save_train_state(
     save_tensors(ckpt_dir / TRAIN_STATE, tensors, metadata, keep_previous=ckpt_dir / TRAIN_STATE_PREV)
 
 
+def match_param_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Give each parameter-shaped optimizer buffer its parameter's memory layout.
+
+    Saved buffers load contiguous; on the fast path the parameters are channels_last, and CUDA's
+    fused SGD refuses a momentum buffer whose strides differ from its parameter's.
+    """
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            state = optimizer.state.get(param, {})
+            for key, value in state.items():
+                if isinstance(value, Tensor) and value.shape == param.shape and value.stride() != param.stride():
+                    state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+
+
 def _load_one(path: Path, distiller: Distiller, optimizer: torch.optim.Optimizer) -> Progress:
     tensors, meta = load_tensors(path)
     if meta.get("format") != TRAIN_STATE_FORMAT:
@@ -118,6 +132,7 @@ def _load_one(path: Path, distiller: Distiller, optimizer: torch.optim.Optimizer
             pid, _, name = key.partition(".")
             slots.setdefault(int(pid), {})[name] = value
         optimizer.load_state_dict({"state": slots, "param_groups": json.loads(meta["param_groups"])})
+        match_param_layout(optimizer)
         _restore_rng(tensors, json.loads(meta["rng"]))
     except (RuntimeError, KeyError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
