@@ -232,6 +232,9 @@ def test_fast_path_options_without_the_fast_path_are_refused(values: dict[str, o
 
 
 def test_fast_run_reaches_the_reference_runs_accuracy_on_digits(tmp_path: Path) -> None:
+    """The digits recipe's one epoch (8 passes), where accuracy has settled near its ceiling: a
+    shorter run sits on the steep part of the curve, where bf16 and fp32 runs (CUDA) differed by
+    5.8 points in one measurement and agreed in the next."""
     settings = make_settings(tmp_path).model_copy(update={"device": str(DEVICE)})
     accuracy = {}
     for fast in (False, True):
@@ -240,13 +243,13 @@ def test_fast_run_reaches_the_reference_runs_accuracy_on_digits(tmp_path: Path) 
             student="resnet8",
             dataset="digits",
             flags={"epochs": 1, "seed": 0, "name": f"fast-{fast}"},
-            overrides={"fast": fast, "epoch_passes": 3},
+            overrides={"fast": fast},
         )
         result = fit(cfg, settings)
         saved = json.loads((result.run_dir / "config.json").read_text())
         assert saved["fast"] is fast and saved["precision"] in ("fp32", "bf16") and saved["compile"] in (True, False)
         accuracy[fast] = result.summary["best_acc"]
-    assert accuracy[False] > 25 and abs(accuracy[True] - accuracy[False]) < 5, accuracy
+    assert accuracy[False] > 85 and abs(accuracy[True] - accuracy[False]) < 4, accuracy
 
 
 def test_fast_path_refuses_a_non_finite_epoch_before_committing_it(tmp_path: Path, teacher_run: Path) -> None:
