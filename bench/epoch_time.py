@@ -89,6 +89,8 @@ def main() -> None:
     saved = json.loads((result.run_dir / "config.json").read_text())
     print(f"device {start['device']}, torch {torch.__version__}, fast={saved['fast']} precision={saved['precision']}")
     print(f"compile={saved['compile']}, {start['train_samples']} train images, {start['steps_per_epoch']} steps/epoch")
+    for note in (e for e in log if e["event"] == "note"):
+        print(f"note: {note['message']}")
     for i, (t, e) in enumerate(zip(times, epochs, strict=True), start=1):
         rest = t - e["train_time_s"] - e["eval_time_s"]
         print(f"  epoch {i}: {t:.2f} s (train {e['train_time_s']:.2f}, eval {e['eval_time_s']:.2f}, files {rest:.2f})")

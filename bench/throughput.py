@@ -7,15 +7,20 @@ with synthetic CIFAR-shaped data, times
   torchvision's RandomCrop(32, padding=4) + RandomHorizontalFlip + ToTensor + Normalize on the
   CPU, fp32, eager, a host read of the loss every step;
 - ``engine``: dskd's :class:`~dskd_core.train.fast.FastStep` on device-resident data with the
-  batched crop/flip, in fp32 and bf16, eager and compiled (CUDA graphs on CUDA),
+  batched crop/flip, in fp32 and bf16, eager and compiled; on CUDA compiled twice: with
+  torch.compile's CUDA graphs around the forward and the backward (``per-call graphs``, the
+  path of per-step LR schedules) and with the whole step as one CUDA graph (``whole-step
+  graph``, the default of ``dskd train``),
 
 and prints images/s, the projected minutes per 240-epoch CIFAR-100 run (50,000 images per
 epoch) and the ratio to the reference loop of the same method. Compilation happens in the
-warm-up steps, which are not timed.
+warm-up steps, which are not timed. On CUDA it also prints the host's time to issue one step
+(``host ms``, measured while the GPU is held busy, so nothing waits for it): when that is below
+the step's time (``ms/step``) the GPU sets the pace; when close to it, Python does.
 
     python bench/throughput.py                      # the GPU (or DSKD_DEVICE)
     python bench/throughput.py --small              # CPU-sized: resnet20 → resnet8, a few steps
-    python bench/throughput.py --only dskd --json out.json
+    python bench/throughput.py --only dskd --precision bf16 --json out.json
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class Row:
     img_per_s: float
     minutes_240: float
     ratio: float | None = None
+    host_ms_per_step: float | None = None
 
 
 def make_config(method: str, teacher: str, student: str) -> RunConfig:
@@ -140,13 +146,20 @@ def reference_loop(cfg: RunConfig, data: TensorDataset, device: torch.device, wa
 
 
 def engine_loop(
-    cfg: RunConfig, data: TensorDataset, device: torch.device, execution: Execution, warmup: int, steps: int
-) -> float:
+    cfg: RunConfig,
+    data: TensorDataset,
+    device: torch.device,
+    execution: Execution,
+    warmup: int,
+    steps: int,
+    whole_step: bool,
+) -> tuple[float, float | None]:
+    """Images/s of the engine step, and on CUDA the host's milliseconds to issue one step."""
     distiller = make_distiller(cfg, device)
     use_channels_last(distiller)
     params = list(distiller.trainable_parameters())
     optimizer = optimizer_for(params, cfg, execution, device)
-    runner = FastStep(distiller, optimizer, params, execution, device)
+    runner = FastStep(distiller, optimizer, params, execution, device, whole_step=whole_step)
     runner.set_factors(distiller.term_weights(1))
     loader = BatchLoader(
         data, get_dataset_spec("cifar100"), cfg.batch_size, train=True, device=device, channels_last=True
@@ -157,23 +170,36 @@ def engine_loop(
         while True:
             epoch += 1
             loader.set_epoch(epoch)
-            yield from loader
+            # A short last batch takes the eager step (the engine's choice); the bench times full batches.
+            yield from (b for b in loader if len(b["target"]) == cfg.batch_size)
 
     distiller.train()
-    start = 0.0
-    for i, batch in enumerate(batches()):
-        if i == warmup:
-            sync(device)
-            start = time.perf_counter()
-        if i == warmup + steps:
-            break
-        if len(batch["target"]) != cfg.batch_size:  # a short last batch would be a new shape to compile
-            continue
-        runner.step(batch)
+    stream = batches()
+    for _ in range(warmup):
+        runner.step(next(stream))
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        runner.step(next(stream))
     sync(device)
     elapsed = time.perf_counter() - start
+    host = None
+    if device.type == "cuda" and (execution.compile or not execution.fast):
+        # Issue steps behind a long GPU sleep: the host never waits, so this is its own cost per step.
+        # (Eager steps launch too many kernels for the launch queue; they are host-bound anyway.)
+        # The batches are drawn first: an epoch's start moves its order to the device, which waits.
+        issued = [next(stream) for _ in range(40)]
+        sync(device)
+        torch.cuda._sleep(2_000_000_000)
+        tick = time.perf_counter()
+        for batch in issued:
+            runner.step(batch)
+        host = (time.perf_counter() - tick) / len(issued) * 1000
+        sync(device)
     runner.collect(1)  # the once-per-epoch read (and its non-finite check), outside the timing
-    return steps * cfg.batch_size / elapsed
+    if runner.fallback:
+        print(f"  note: {runner.fallback}", flush=True)
+    return steps * cfg.batch_size / elapsed, host
 
 
 def main() -> None:
@@ -184,6 +210,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 30; --small 2)")
     parser.add_argument("--only", choices=sorted(METHODS), action="append", help="methods to time (repeatable)")
     parser.add_argument("--no-compile", action="store_true", help="skip the compiled engine loops")
+    parser.add_argument(
+        "--precision", choices=["fp32", "bf16"], action="append", help="engine precisions to time (repeatable)"
+    )
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = parser.parse_args()
 
@@ -200,38 +229,43 @@ def main() -> None:
         f"device {name}, torch {torch.__version__}, {teacher} -> {student}, batch 64, {steps} timed steps", flush=True
     )
 
-    loops: list[tuple[str, Execution | None]] = [("reference (DataLoader, CPU aug, fp32)", None)]
-    for precision in ("fp32", "bf16") if cuda else ("fp32",):
-        loops.append((f"engine {precision} eager", Execution(True, precision, False)))
-        if compiled:
-            graphs = " + CUDA graphs" if cuda else ""
-            loops.append((f"engine {precision} compiled{graphs}", Execution(True, precision, True)))
+    loops: list[tuple[str, Execution | None, bool]] = [("reference (DataLoader, CPU aug, fp32)", None, False)]
+    for precision in args.precision or (("fp32", "bf16") if cuda else ("fp32",)):
+        loops.append((f"engine {precision} eager", Execution(True, precision, False), False))
+        if compiled and cuda:
+            loops.append((f"engine {precision} compiled, per-call graphs", Execution(True, precision, True), False))
+            loops.append((f"engine {precision} compiled, whole-step graph", Execution(True, precision, True), True))
+        elif compiled:
+            loops.append((f"engine {precision} compiled", Execution(True, precision, True), False))
 
     rows: list[Row] = []
     for method in args.only or list(METHODS):
         cfg = make_config(method, teacher, student)
         base = None
-        for label, execution in loops:
+        for label, execution, whole_step in loops:
             tick = time.perf_counter()
+            host = None
             if execution is None:
                 ips = reference_loop(cfg, data, device, warmup, steps)
                 base = ips
             else:
                 torch._dynamo.reset()
-                ips = engine_loop(cfg, data, device, execution, warmup, steps)
-            row = Row(method, label, ips, CIFAR_TRAIN_IMAGES * EPOCHS / ips / 60, ips / base if base else None)
+                ips, host = engine_loop(cfg, data, device, execution, warmup, steps, whole_step)
+            row = Row(method, label, ips, CIFAR_TRAIN_IMAGES * EPOCHS / ips / 60, ips / base if base else None, host)
             rows.append(row)
             print(
-                f"  {method:5s} {label:42s} {ips:9,.0f} img/s  ({time.perf_counter() - tick:.0f} s incl. warm-up)",
+                f"  {method:5s} {label:48s} {ips:9,.0f} img/s  ({time.perf_counter() - tick:.0f} s incl. warm-up)",
                 flush=True,
             )
 
     print()
-    print(f"| method | loop | img/s | min / {EPOCHS} epochs | x reference |")
-    print("|---|---|---|---|---|")
+    print(f"| method | loop | img/s | ms/step | host ms/step | min / {EPOCHS} epochs | x reference |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         ratio = f"{r.ratio:.2f}" if r.ratio is not None else "-"
-        print(f"| {r.method} | {r.loop} | {r.img_per_s:,.0f} | {r.minutes_240:.1f} | {ratio} |")
+        issue = f"{r.host_ms_per_step:.2f}" if r.host_ms_per_step is not None else "-"
+        ms = 64 / r.img_per_s * 1000
+        print(f"| {r.method} | {r.loop} | {r.img_per_s:,.0f} | {ms:.2f} | {issue} | {r.minutes_240:.1f} | {ratio} |")
     if args.json:
         meta = {"device": name, "torch": torch.__version__, "teacher": teacher, "student": student, "steps": steps}
         args.json.write_text(json.dumps({**meta, "rows": [asdict(r) for r in rows]}, indent=2) + "\n")

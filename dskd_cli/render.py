@@ -62,6 +62,8 @@ def training_progress(enabled: bool) -> Iterator[Any]:
                 err.print(_epoch_line(event), markup=False)
             elif event["event"] in ("start", "resume"):
                 err.print(_start_line(event), markup=False)
+            elif event["event"] == "note":
+                err.print(f"note: {event['message']}", markup=False)
 
         yield plain
         return
@@ -91,6 +93,8 @@ def training_progress(enabled: bool) -> Iterator[Any]:
                 )
             elif kind == "epoch":
                 bar.console.print(_epoch_line(event), markup=False)
+            elif kind == "note":
+                bar.console.print(f"note: {event['message']}", markup=False)
 
         yield observe
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -22,6 +24,7 @@ from dskd_core.data.loader import PAD, augment_batch, crop_flip
 from dskd_core.errors import NonFiniteLoss, UsageError
 from dskd_core.methods import Distiller, get_method
 from dskd_core.models import create_model
+from dskd_core.train import fast as fast_module
 from dskd_core.train import fit
 from dskd_core.train.fast import Execution, FastStep, optimizer_for, resolve_execution, use_channels_last
 
@@ -128,14 +131,19 @@ def _batches(cfg: RunConfig, channels_last: bool, count: int = 3) -> list[dict[s
     return list(loader)
 
 
-def _reference_steps(cfg: RunConfig, factors: list[dict[str, float]]) -> list[tuple[float, list[torch.Tensor]]]:
+def _reference_steps(
+    cfg: RunConfig, factors: list[dict[str, float]], lrs: list[float] | None = None
+) -> list[tuple[float, list[torch.Tensor]]]:
     """The reference path's step (engine ``Trainer.step``) on the same batches: (loss, grads) per step."""
     distiller = _distiller(cfg)
     distiller.train()
     params = list(distiller.trainable_parameters())
     optimizer = optimizer_for(params, cfg, Execution(), DEVICE)
     out = []
-    for batch, factor in zip(_batches(cfg, channels_last=False), factors, strict=True):
+    batches = _batches(cfg, channels_last=False, count=len(factors))
+    for batch, factor, lr in zip(batches, factors, lrs or [cfg.lr] * len(factors), strict=True):
+        for group in optimizer.param_groups:
+            group["lr"] = lr
         _, terms = distiller(batch, 1)
         loss = torch.stack([v * factor.get(k, 1.0) for k, v in terms.items()]).sum()
         optimizer.zero_grad(set_to_none=True)
@@ -146,20 +154,35 @@ def _reference_steps(cfg: RunConfig, factors: list[dict[str, float]]) -> list[tu
 
 
 def _fast_steps(
-    cfg: RunConfig, execution: Execution, factors: list[dict[str, float]]
+    cfg: RunConfig,
+    execution: Execution,
+    factors: list[dict[str, float]],
+    lrs: list[float] | None = None,
+    check: Callable[[FastStep], None] | None = None,
+    **options: Any,
 ) -> list[tuple[float, list[torch.Tensor]]]:
     distiller = _distiller(cfg)
     use_channels_last(distiller)
     distiller.train()
     params = list(distiller.trainable_parameters())
-    runner = FastStep(distiller, optimizer_for(params, cfg, execution, DEVICE), params, execution, DEVICE)
+    runner = FastStep(distiller, optimizer_for(params, cfg, execution, DEVICE), params, execution, DEVICE, **options)
     out = []
-    for batch, factor in zip(_batches(cfg, channels_last=True), factors, strict=True):
+    batches = _batches(cfg, channels_last=True, count=len(factors))
+    for batch, factor, lr in zip(batches, factors, lrs or [cfg.lr] * len(factors), strict=True):
         runner.set_factors(factor)
+        for group in runner.optimizer.param_groups:
+            group["lr"] = lr
         loss = runner.step(batch)
         out.append((float(loss.detach()), [p.grad.detach().clone() for p in params if p.grad is not None]))
-    sums, correct, seen = runner.collect(1)
-    assert seen == 3 * cfg.batch_size and set(sums) == {"loss_ce", "loss_kd"} and 0 <= int(correct) <= seen
+    stats = runner.collect(1)
+    assert stats.seen == len(factors) * cfg.batch_size and set(stats.sums) == {"loss_ce", "loss_kd"}
+    assert 0 <= stats.correct <= stats.seen
+    # The device-side sums are the step losses times the batch size, and their terms add up to them.
+    expected = sum(loss for loss, _ in out) * cfg.batch_size
+    assert math.isclose(sum(stats.loss_per_slot), expected, rel_tol=RTOL)
+    assert math.isclose(sum(stats.sums.values()), expected, rel_tol=RTOL)
+    if check is not None:
+        check(runner)
     return out
 
 
@@ -184,11 +207,104 @@ def test_fast_step_eager_fp32_matches_reference_losses_and_gradients() -> None:
 
 
 def test_compiled_fast_step_fp32_matches_reference_losses_and_gradients() -> None:
-    """torch.compile (inductor; on CUDA with CUDA graphs) of forward + loss, fused backward and SGD."""
+    """torch.compile (inductor; on CUDA with its CUDA graphs around the forward and the backward) of
+    forward + loss, fused SGD: the path of per-step LR schedules."""
     cfg = _cfg()
     torch._dynamo.reset()
-    fast = _fast_steps(cfg, Execution(True, "fp32", True), FACTORS)
+    fast = _fast_steps(cfg, Execution(True, "fp32", True), FACTORS, whole_step=False)
     _assert_same_steps(_reference_steps(cfg, FACTORS), fast)
+
+
+# Six steps: two warm-up steps, a capture, replays with changing factors, a new LR (a second capture).
+GRAPH_FACTORS = [{"loss_kd": f} for f in (0.25, 0.5, 0.75, 1.0, 1.0, 0.5)]
+GRAPH_LRS = [0.01] * 4 + [0.002] * 2
+
+
+def _assert_close_steps(
+    ref: list[tuple[float, list[torch.Tensor]]], fast: list[tuple[float, list[torch.Tensor]]], grad_rtol: float
+) -> None:
+    """Losses within 1e-4 at every step; all gradients together within ``grad_rtol``."""
+    for step, ((ref_loss, ref_grads), (fast_loss, fast_grads)) in enumerate(zip(ref, fast, strict=True), start=1):
+        assert math.isclose(fast_loss, ref_loss, rel_tol=RTOL), (step, fast_loss, ref_loss)
+        a = torch.cat([g.float().flatten() for g in ref_grads])
+        b = torch.cat([g.float().flatten() for g in fast_grads])
+        assert float((b - a).norm()) / float(a.norm()) < grad_rtol, step
+
+
+def test_whole_step_graph_replays_the_step_across_factor_and_lr_changes() -> None:
+    """The whole step recorded once (a CUDA graph on CUDA) and replayed: the reference step's
+    losses at every step, factors read at every replay, one more capture when the LR changes.
+
+    Gradients are compared as a whole at 1e-2: after two optimizer steps, any two fp32 paths
+    (eager or compiled, CPU or CUDA) differ by up to ~2e-2 in single small tensors (BatchNorm
+    parameters of a batch-16 resnet8) and ~3e-3 overall, while the losses agree to ~1e-6. A
+    stale input, a factor or LR baked into the graph, or accumulated gradients are far outside.
+    """
+    cfg = _cfg()
+    torch._dynamo.reset()
+
+    def captured_twice(runner: FastStep) -> None:
+        assert runner.whole_step and runner.captures == 2 and runner.fallback is None
+
+    whole = _fast_steps(
+        cfg,
+        Execution(True, "fp32", True),
+        GRAPH_FACTORS,
+        GRAPH_LRS,
+        check=captured_twice,
+        whole_step=True,
+        warmup_steps=2,
+    )
+    _assert_close_steps(_reference_steps(cfg, GRAPH_FACTORS, GRAPH_LRS), whole, grad_rtol=1e-2)
+
+
+def test_a_failed_capture_falls_back_to_compiled_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = _cfg()
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(fast_module, "CapturedStep", refuse)
+
+    def fell_back(runner: FastStep) -> None:
+        assert runner.captures == 0 and runner.fallback is not None and "could not be captured" in runner.fallback
+
+    torch._dynamo.reset()
+    fast = _fast_steps(cfg, Execution(True, "fp32", True), GRAPH_FACTORS, GRAPH_LRS, check=fell_back, whole_step=True)
+    _assert_close_steps(_reference_steps(cfg, GRAPH_FACTORS, GRAPH_LRS), fast, grad_rtol=1e-2)
+
+
+def test_a_shorter_last_batch_runs_eagerly_beside_the_compiled_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the first batch size is compiled (one compilation, one set of CUDA graphs per run); the
+    epoch's shorter last batch takes the eager step, and both land in the epoch's statistics."""
+    cfg = _cfg()
+    torch._dynamo.reset()
+    distiller = _distiller(cfg)
+    use_channels_last(distiller)
+    distiller.train()
+    params = list(distiller.trainable_parameters())
+    execution = Execution(True, "fp32", True)
+    runner = FastStep(
+        distiller, optimizer_for(params, cfg, execution, DEVICE), params, execution, DEVICE, slots=2, whole_step=False
+    )
+    runner.set_factors({"loss_kd": 1.0})
+    calls: list[int] = []
+    eager = runner._forward
+
+    def counted(batch: dict[str, torch.Tensor], factors: dict[str, torch.Tensor]) -> object:
+        calls.append(len(batch["target"]))
+        return eager(batch, factors)
+
+    monkeypatch.setattr(runner, "_forward", counted)  # what the step calls for shapes it does not compile
+    full, last = _batches(cfg, channels_last=True, count=2)
+    short = {key: value[:5] for key, value in last.items()}
+    losses = [float(runner.step(full, 0)), float(runner.step(short, 1)), float(runner.step(full, 0))]
+    assert calls == [5]
+    stats = runner.collect(1)
+    assert stats.seen == 2 * cfg.batch_size + 5
+    per_slot = [(losses[0] + losses[2]) * cfg.batch_size, losses[1] * 5]
+    for got, want in zip(stats.loss_per_slot, per_slot, strict=True):
+        assert math.isclose(got, want, rel_tol=RTOL), (stats.loss_per_slot, per_slot)
 
 
 def test_fast_step_bf16_stays_close_to_the_fp32_reference() -> None:
@@ -249,6 +365,9 @@ def test_fast_run_reaches_the_reference_runs_accuracy_on_digits(tmp_path: Path) 
         saved = json.loads((result.run_dir / "config.json").read_text())
         assert saved["fast"] is fast and saved["precision"] in ("fp32", "bf16") and saved["compile"] in (True, False)
         accuracy[fast] = result.summary["best_acc"]
+        if fast:  # the digits recipe's per-step cosine LR keeps torch.compile's graphs, not a whole-step graph
+            start = json.loads((result.run_dir / "log.jsonl").read_text().splitlines()[0])
+            assert start["cuda_graphs"] == ("forward and backward" if DEVICE.type == "cuda" else "none")
     assert accuracy[False] > 85 and abs(accuracy[True] - accuracy[False]) < 4, accuracy
 
 

@@ -226,14 +226,25 @@ class Trainer:
         self.epoch = self.progress.epoch
         self.model = self.dist.wrap(distiller)  # DDP over processes (gradients averaged), else the distiller
         self.fast = (
-            FastStep(self.model, self.optimizer, self.params, self.execution, device, cfg.clip_grad)
+            FastStep(
+                self.model,
+                self.optimizer,
+                self.params,
+                self.execution,
+                device,
+                cfg.clip_grad,
+                CURVE_POINTS,
+                # one graph for the whole step while the LR is constant for epochs and one process trains
+                whole_step=None if cfg.lr_schedule == "step" and not self.dist.enabled else False,
+            )
             if self.execution.fast
             else None
         )
+        self._noted = False  # the fast step's fallback note is logged once
         self._reset_epoch_stats()
 
     def _reset_epoch_stats(self) -> None:
-        self._sums: dict[str, torch.Tensor] = {}
+        self._sums: dict[str, torch.Tensor | float] = {}
         self._correct = self._seen = 0
         self._tick = time.perf_counter()
         self._train_time = 0.0
@@ -253,6 +264,8 @@ class Trainer:
             "epochs": self.cfg.epochs,
             **self.dist.describe(self.cfg.batch_size),
         }
+        if self.fast is not None:
+            event["cuda_graphs"] = self.fast.graphs
         if teacher_acc is not None:
             event["teacher_acc"] = teacher_acc
         if notes := self.distiller.describe():
@@ -279,7 +292,9 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = lr_at(self.cfg, self.epoch, (step - 1) / steps)
         if self.fast is not None:  # no host read-back: the loss is checked and reported per epoch
-            self._track(self.fast.step(batch), len(batch["target"]), step, steps)
+            slot = self._slot(step, steps)
+            self.fast.step(batch, slot)
+            self._curve_n[slot] += len(batch["target"])
             self._train_time += time.perf_counter() - tick
             self.notify({"event": "step", "epoch": self.epoch, "step": step, "steps": steps, "loss": None})
             return
@@ -309,21 +324,33 @@ class Trainer:
         self._train_time += time.perf_counter() - tick
         self.notify({"event": "step", "epoch": self.epoch, "step": step, "steps": steps, "loss": float(loss.detach())})
 
-    def _track(self, loss: torch.Tensor, n: int, step: int, steps: int) -> None:
-        part = min((step - 1) * CURVE_POINTS // max(steps, 1), CURVE_POINTS - 1)
-        self._curve[part] += loss.double() * n
-        self._curve_n[part] += n
+    @staticmethod
+    def _slot(step: int, steps: int) -> int:
+        """Which tenth of the epoch ``step`` (from 1) of ``steps`` falls in (the loss curve's slice)."""
+        return min((step - 1) * CURVE_POINTS // max(steps, 1), CURVE_POINTS - 1)
 
-    def _loss_curve(self) -> list[float]:
+    def _track(self, loss: torch.Tensor, n: int, step: int, steps: int) -> None:
+        slot = self._slot(step, steps)
+        self._curve[slot] += loss.double() * n
+        self._curve_n[slot] += n
+
+    def _loss_curve(self, totals: list[float]) -> list[float]:
         """Mean training loss per slice of the epoch (this process's batches), empty slices left out."""
-        totals = self._curve.tolist()
         return [totals[i] / n for i, n in enumerate(self._curve_n) if n]
 
     def end_epoch(self, test_loader: Loader) -> None:
         progress, distiller = self.progress, self.distiller
         if self.fast is not None:
-            sums, correct, self._seen = self.fast.collect(self.epoch)
-            self._sums, self._correct = dict(sums), correct  # type: ignore[assignment]
+            fast = self.fast.collect(self.epoch)
+            self._sums, self._correct, self._seen = dict(fast.sums), fast.correct, fast.seen
+            curve = fast.loss_per_slot
+            if self.fast.fallback is not None and not self._noted:
+                note = {"event": "note", "epoch": self.epoch, "message": self.fast.fallback}
+                self.log.write(note)
+                self.notify(note)
+                self._noted = True
+        else:
+            curve = self._curve.tolist()
         totals = self.dist.all_sum_dict({**self._sums, "correct": self._correct, "seen": self._seen})  # all ranks
         seen = totals.pop("seen")
         stats = {name: totals[name] / seen for name in self._sums}
@@ -350,7 +377,7 @@ class Trainer:
             "test_loss": result.loss,
             "best_acc": progress.best_acc,
             "epoch_time_s": time.perf_counter() - self._tick,
-            "train_loss_curve": self._loss_curve(),
+            "train_loss_curve": self._loss_curve(curve),
             "train_time_s": trained - self._tick,
             "eval_time_s": evaluated - trained,
         }
