@@ -442,3 +442,40 @@ def test_a_resumed_optimizer_keeps_its_parameters_channels_last_layout(tmp_path:
         assert optimizer.state[param]["momentum_buffer"].stride() == param.stride()
     runner.set_factors({"loss_kd": 1.0})
     assert math.isfinite(float(runner.step(batch)))  # the fused step accepts the loaded buffers
+
+
+def test_a_run_through_the_whole_step_graph_equals_one_through_compiled_steps(
+    tmp_path: Path, teacher_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine around the whole-step graph: three epochs with an LR decay after each (two
+    more captures), an eager short last batch every epoch beside the replays, the statistics
+    and loss curve read per epoch. On the CPU the graph is the step called again, so the run
+    must log the same numbers as a run of plain compiled steps; on CUDA it is a real graph."""
+    from dskd_core.train import engine
+
+    runners: list[FastStep] = []
+
+    def recording(whole_step: bool) -> Callable[..., FastStep]:
+        def make(*args: Any, **kwargs: Any) -> FastStep:
+            runners.append(FastStep(*args, **{**kwargs, "whole_step": whole_step, "warmup_steps": 1}))
+            return runners[-1]
+
+        return make
+
+    settings = make_settings(tmp_path).model_copy(update={"device": str(DEVICE)})
+    logs = {}
+    for whole_step in (False, True):
+        monkeypatch.setattr(engine, "FastStep", recording(whole_step))
+        torch._dynamo.reset()
+        cfg = _cfg(epochs=3, batch_size=24, teacher_ckpt=str(teacher_run), name=f"whole-{whole_step}")
+        cfg = cfg.model_copy(update={"fast": True, "compile": True, "lr_decay_epochs": [1, 2]})
+        run_dir = fit(cfg, settings, allow_weak_teacher=True).run_dir
+        events = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+        logs[whole_step] = [e for e in events if e["event"] == "epoch"]
+        assert not [e for e in events if e["event"] == "note"]
+    assert runners[1].captures == 3 and runners[1].fallback is None and runners[0].captures == 0
+    assert [e["lr"] for e in logs[True]] == [e["lr"] for e in logs[False]] == pytest.approx([0.05, 0.005, 0.0005])
+    for plain, graphed in zip(logs[False], logs[True], strict=True):
+        for key in ("train_loss", "test_loss", "test_acc"):
+            assert graphed[key] == pytest.approx(plain[key], rel=RTOL), key
+        assert graphed["train_loss_curve"] == pytest.approx(plain["train_loss_curve"], rel=RTOL)
