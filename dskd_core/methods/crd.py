@@ -175,9 +175,12 @@ class CRD(FeatureDistiller):
         assert self.cfg.crd_temperature is not None
         rows = bank[contrast_index]  # (B, K+1, D); a buffer, so no gradient reaches the bank
         scores = torch.exp(torch.bmm(rows, anchor[:, :, None]).squeeze(-1) / self.cfg.crd_temperature)
-        if float(self.z_norm[side]) < 0:
-            self.z_norm[side] = scores.detach().mean() * self.num_data
-        return scores / float(self.z_norm[side])
+        # Set at the first call without reading it back to the host (no synchronisation per step;
+        # the fast path's whole-step CUDA graph can record it): unset (< 0) takes this batch's value.
+        first = scores.detach().mean() * self.num_data
+        z = torch.where(self.z_norm[side] < 0, first, self.z_norm[side])
+        self.z_norm[side] = z
+        return scores / z  # z itself, not a view of the buffer the other side writes next
 
     @torch.no_grad()
     def _update(self, bank: Tensor, index: Tensor, embedding: Tensor) -> None:
