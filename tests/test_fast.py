@@ -258,16 +258,18 @@ def test_whole_step_graph_replays_the_step_across_factor_and_lr_changes() -> Non
     _assert_close_steps(_reference_steps(cfg, GRAPH_FACTORS, GRAPH_LRS), whole, grad_rtol=1e-2)
 
 
+def _refuse_capture(*args: object, **kwargs: object) -> None:
+    raise RuntimeError("operation not permitted when stream is capturing")
+
+
 def test_a_failed_capture_falls_back_to_compiled_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = _cfg()
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("operation not permitted when stream is capturing")
-
-    monkeypatch.setattr(fast_module, "CapturedStep", refuse)
+    monkeypatch.setattr(fast_module, "CapturedStep", _refuse_capture)
 
     def fell_back(runner: FastStep) -> None:
-        assert runner.captures == 0 and runner.fallback is not None and "could not be captured" in runner.fallback
+        assert runner.captures == 0 and runner.fallback is not None
+        assert runner.fallback.startswith("the training step could not be recorded as one CUDA graph (operation not")
+        assert not runner.whole_step and runner.graphs == ("forward and backward" if DEVICE.type == "cuda" else "none")
 
     torch._dynamo.reset()
     fast = _fast_steps(cfg, Execution(True, "fp32", True), GRAPH_FACTORS, GRAPH_LRS, check=fell_back, whole_step=True)
@@ -463,19 +465,30 @@ def test_a_run_through_the_whole_step_graph_equals_one_through_compiled_steps(
         return make
 
     settings = make_settings(tmp_path).model_copy(update={"device": str(DEVICE)})
-    logs = {}
-    for whole_step in (False, True):
+    logs, notes = {}, {}
+    for name, whole_step in (("plain", False), ("graphed", True), ("refused", True)):
         monkeypatch.setattr(engine, "FastStep", recording(whole_step))
+        if name == "refused":  # a step that cannot be recorded: the run goes on, and its log says so once
+            monkeypatch.setattr(fast_module, "CapturedStep", _refuse_capture)
         torch._dynamo.reset()
-        cfg = _cfg(epochs=3, batch_size=24, teacher_ckpt=str(teacher_run), name=f"whole-{whole_step}")
+        cfg = _cfg(epochs=3, batch_size=24, teacher_ckpt=str(teacher_run), name=name)
         cfg = cfg.model_copy(update={"fast": True, "compile": True, "lr_decay_epochs": [1, 2]})
         run_dir = fit(cfg, settings, allow_weak_teacher=True).run_dir
         events = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
-        logs[whole_step] = [e for e in events if e["event"] == "epoch"]
-        assert not [e for e in events if e["event"] == "note"]
-    assert runners[1].captures == 3 and runners[1].fallback is None and runners[0].captures == 0
-    assert [e["lr"] for e in logs[True]] == [e["lr"] for e in logs[False]] == pytest.approx([0.05, 0.005, 0.0005])
-    for plain, graphed in zip(logs[False], logs[True], strict=True):
-        for key in ("train_loss", "test_loss", "test_acc"):
-            assert graphed[key] == pytest.approx(plain[key], rel=RTOL), key
-        assert graphed["train_loss_curve"] == pytest.approx(plain["train_loss_curve"], rel=RTOL)
+        logs[name] = [e for e in events if e["event"] == "epoch"]
+        test_samples = events[0]["test_samples"]
+        notes[name] = [e["message"] for e in events if e["event"] == "note"]
+    plain, graphed, refused = runners
+    assert graphed.captures == 3 and graphed.fallback is None and plain.captures == refused.captures == 0
+    assert notes["plain"] == notes["graphed"] == [] and notes["refused"] == [refused.fallback]
+    assert [e["lr"] for e in logs["graphed"]] == pytest.approx([0.05, 0.005, 0.0005])
+    # On the CPU the same computation exactly; on CUDA a real graph's kernels may sum in another
+    # order, so losses get 1e-2 and the test accuracy two images either way.
+    rel, images = (RTOL, 0) if DEVICE.type == "cpu" else (1e-2, 2)
+    for name in ("graphed", "refused"):
+        for a, b in zip(logs["plain"], logs[name], strict=True):
+            assert a["lr"] == b["lr"]
+            for key in ("train_loss", "test_loss"):
+                assert b[key] == pytest.approx(a[key], rel=rel), (name, key)
+            assert abs(b["test_acc"] - a["test_acc"]) <= 100 * images / test_samples + 1e-9, name
+            assert b["train_loss_curve"] == pytest.approx(a["train_loss_curve"], rel=rel)

@@ -17,7 +17,8 @@ the launch of several hundred small kernels, is the whole cost. The fast step:
   torch.compile's own graphs). It is recorded after ``GRAPH_WARMUP_STEPS`` ungraphed steps and
   again when the learning rate changes, so per-step schedules and several processes use
   ``whole_step=False``: torch.compile's ``reduce-overhead`` graphs around the forward and the
-  backward. A capture that fails leaves the steps compiled and ungraphed, with a note. Only
+  backward; so does a run whose step cannot be recorded (a host read inside a method's step:
+  the capture fails, the run goes on, and its log says so). Only
   the first batch size seen is compiled: a shorter last batch (50,000 mod 64 = 16 on CIFAR)
   runs eagerly instead of paying a second compilation and a second set of graphs;
 - steps a fused SGD on CUDA (one kernel for all parameters).
@@ -130,7 +131,7 @@ class FastStep:
         self._graph_key: tuple[object, ...] = ()
         self._warm = 0
         self.captures = 0
-        #: Why the whole-step graph is not used, when its capture failed (the steps then run compiled, ungraphed).
+        #: Why the whole-step graph is not used, when its capture failed (the steps then use per-call graphs).
         self.fallback: str | None = None
         self.names: list[str] = []
         self.reset()
@@ -230,14 +231,23 @@ class FastStep:
             self._graph = None  # the previous graph's memory goes back before the next capture
             try:
                 self._graph = CapturedStep(lambda: self._train_step(self._static, self._compiled), self.device)
-            except RuntimeError as err:
-                self.fallback = (
-                    f"the whole-step CUDA graph could not be captured ({err}); steps run compiled, ungraphed"
-                )
-                return self._train_step(self._static, self._compiled)
+            except RuntimeError as err:  # e.g. a method that reads a value back to the host inside its step
+                return self._fall_back(str(err))
             self._graph_key = graph_key
             self.captures += 1
         return self._graph.replay()
+
+    def _fall_back(self, reason: str) -> StepOutput:
+        """After a failed capture: torch.compile's graphs around forward and backward (on CUDA) from this step on."""
+        first = reason.strip().splitlines()[0][:200] if reason.strip() else "no reason given"
+        self.whole_step = False
+        if self.device.type == "cuda":
+            self._call_graphs = True
+            self._compiled = torch.compile(self._forward, mode="reduce-overhead", dynamic=False)
+            torch.compiler.cudagraph_mark_step_begin()
+        how = "with torch.compile's CUDA graphs around forward and backward" if self._call_graphs else "compiled"
+        self.fallback = f"the training step could not be recorded as one CUDA graph ({first}); it runs {how} instead"
+        return self._train_step(self._static, self._compiled)
 
     def collect(self, epoch: int) -> EpochStats:
         """The epoch's statistics; refuses a non-finite loss (one host read)."""
