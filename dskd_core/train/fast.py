@@ -141,7 +141,7 @@ class FastStep:
         """Which CUDA graphs run the step: ``whole step``, ``forward and backward`` or ``none``."""
         if self.device.type != "cuda":
             return "none"
-        if self.whole_step and self.fallback is None:
+        if self.whole_step:
             return "whole step"
         return "forward and backward" if self._call_graphs else "none"
 
@@ -195,7 +195,7 @@ class FastStep:
         synchronize = False
         if n != self._compiled_size:  # an epoch's shorter last batch: eager, not a second compilation
             loss, weighted, stats = self._train_step(batch, self._forward)
-        elif self.whole_step and self.fallback is None:
+        elif self.whole_step:  # until a capture fails (then self.fallback says why)
             synchronize = self._warm < self.warmup_steps
             loss, weighted, stats = self._graph_step(batch)
         else:
