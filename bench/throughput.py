@@ -184,7 +184,7 @@ def engine_loop(
     sync(device)
     elapsed = time.perf_counter() - start
     host = None
-    if device.type == "cuda" and (execution.compile or not execution.fast):
+    if device.type == "cuda" and execution.compile:
         # Issue steps behind a long GPU sleep: the host never waits, so this is its own cost per step.
         # (Eager steps launch too many kernels for the launch queue; they are host-bound anyway.)
         # The batches are drawn first: an epoch's start moves its order to the device, which waits.
