@@ -6,21 +6,10 @@
 # 2026-11-26: DSKD's throughput rows 90 s, KD's taken as the same, the tests 82 s).
 # Then, unless GPU_CHECK_QUICK=1, whole `dskd train` epochs on CIFAR-100-sized data and a digits
 # run on each path with the same seeds (about 3 minutes more). The tables are printed again last.
-# Needs python3 with torch. dskd's other dependencies (and pytest) come from .whl/ when that
-# folder exists (offline machines), else from `pip install -e '.[test]'`.
+# Needs python3 with torch; bench/gpu_env.sh brings the rest.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export PYTHONUNBUFFERED=1 DSKD_PROGRESS=0
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH="/tmp/site:$PWD"
-else
-  python3 -m pip install -q -e '.[test]'
-  export PYTHONPATH="$PWD"
-fi
+source "$(dirname "$0")/gpu_env.sh"
 out=${OUT:-$(mktemp -d)}
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))"
 
 echo "== throughput"
 timeout 300 python3 bench/throughput.py --device cuda --precision bf16 --json "$out/throughput.json" | tee "$out/throughput.txt" || echo "throughput FAILED"

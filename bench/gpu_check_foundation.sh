@@ -1,18 +1,9 @@
 #!/usr/bin/env bash
 # The foundation's GPU check, one script: CUDA-vs-CPU parity of every model, a digits
 # teacher -> DSKD student run through the CLI on CUDA with resume and eval, a lockstep sweep,
-# and the engine's throughput baseline. Expects python3 with torch; .whl/ may carry missing packages.
+# and the engine's throughput baseline. Expects python3 with torch; bench/gpu_env.sh brings the rest.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export PYTHONUNBUFFERED=1 DSKD_PROGRESS=0
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH="/tmp/site:$PWD"
-else
-  export PYTHONPATH="$PWD"
-fi
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))"
+source "$(dirname "$0")/gpu_env.sh"
 echo "== model parity (CUDA vs CPU)"
 python3 bench/cuda_parity.py
 runs=$(mktemp -d)
@@ -27,5 +18,5 @@ grep best_acc "$runs/digits/resnet20-resnet8/kd+sdd[1,2]+ls/seed0/summary.json"
 echo "== lockstep sweep on CUDA: 4 variants share one teacher forward per batch"
 python3 -m dskd_cli sweep kd resnet20 resnet8 -d digits --seeds 0 --scales-grid "1;1,2" --stand both --epochs 2 \
   --device cuda --runs-dir "$runs" --teacher-ckpt "$runs/digits/resnet20/vanilla/seed0"
-echo "== engine throughput baseline"
-python3 bench/engine_throughput.py --device cuda
+echo "== engine throughput baseline (fp32, eager; bench/engine_throughput.py became bench/throughput.py)"
+python3 bench/throughput.py --device cuda --precision fp32 --no-compile
