@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -98,7 +98,10 @@ class RunConfig(BaseModel):
     epoch_passes: int = Field(1, ge=1)  # shuffled passes over the training set per epoch (digits: 8)
     # execution (README "Fast path"); None/auto = decided by the device, the effective value is recorded
     fast: bool | None = None  # device-side step: autocast, channels_last, no host syncs; auto = on CUDA
-    precision: Literal["auto", "bf16", "fp32"] = "auto"  # fast-path autocast; auto = bf16 on CUDA, else fp32
+    #: tf32: fp32 with TF32 convolutions and matmuls (the reference's RTX 3090 + torch 1.9 run); fp32: strict
+    #: IEEE fp32; bf16: fast-path autocast (a deviation). auto = tf32 on CUDA, fp32 elsewhere (the effective
+    #: value is recorded). Evaluation is always strict fp32.
+    precision: Literal["auto", "tf32", "fp32", "bf16"] = "auto"
     compile: bool | None = None  # torch.compile the fast step (CUDA graphs on CUDA); auto = on CUDA
     # feature methods (None where the method has no such parameter; README "Feature methods")
     feat_weight: float | None = Field(None, ge=0)  # weight of the method's own feature term (loss_feat)
@@ -121,7 +124,9 @@ class RunConfig(BaseModel):
     lr_scaling: Literal["none", "linear"] = "none"  # linear: the LR is multiplied by world_size
     sync_bn: bool = False  # batch statistics over all processes (SyncBatchNorm) instead of per process
     name: str | None = None  # run folder name instead of the canonical variant
-    teacher_ckpt: str | None = None
+    teacher_ckpt: str | None = None  # stored as an absolute path, so another spelling finds the same file
+    #: Where the paper preset's values come from (README "Presets"); provenance only, the values are the keys above.
+    preset_source: Literal["dskd", "mdistiller"] = "dskd"
 
     @field_validator("scales", mode="before")
     @classmethod
@@ -132,6 +137,11 @@ class RunConfig(BaseModel):
         if not plain_ints:
             raise ValueError("scales must be a subset of 1,2,4 that contains 1, e.g. [1, 2]")
         return list(validate_scales(value))
+
+    @field_validator("teacher_ckpt")
+    @classmethod
+    def _teacher_ckpt(cls, value: str | None) -> str | None:
+        return None if value is None else str(Path(value).expanduser().resolve())
 
     @field_validator("name")
     @classmethod
@@ -188,16 +198,21 @@ class RunConfig(BaseModel):
         """Canonical, sortable variant name: ``kd``, ``kd+ls``, ``kd+sdd[1,2]``, ``kd+sdd[1,2]+ls``.
 
         A feature method names the KD term that ``--scales``/``--stand`` add: ``crd``,
-        ``crd+kd+ls``, ``crd+kd+sdd[1,2,4]+ls``.
+        ``crd+kd+ls``, ``crd+kd+sdd[1,2,4]+ls``. An SDD reduction other than the method's own
+        (DKD: ``mean``, DSKD's SD-DKD; the others: ``region``) is named after the scales:
+        ``dkd+sdd[1,2]+region+ls``, ``kd+sdd[1,2]+mean``.
         """
         from dskd_core.methods import get_method
 
+        spec = get_method(self.method)
         name = self.method
-        added = get_method(self.method).enhanced_by
+        added = spec.enhanced_by
         if added and (self.scales != [1] or self.stand):
             name += "+" + added
         if self.scales != [1]:
             name += "+sdd[" + ",".join(map(str, self.scales)) + "]"
+            if self.sdd_weighting != spec.defaults.get("sdd_weighting", "region"):
+                name += "+" + self.sdd_weighting
         if self.stand:
             name += "+ls"
         return name
@@ -218,6 +233,44 @@ class RunConfig(BaseModel):
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=False)
+
+
+#: Keys that do not change what a run computes: the folder's name and where the preset's values came from.
+NON_RUN_KEYS = frozenset({"name", "preset_source"})
+#: Keys of how steps execute; a request leaves them to the device with None / "auto", and config.json
+#: records the effective value, so a left-open value matches whatever a run recorded.
+EXECUTION_KEYS = ("fast", "precision", "compile")
+
+
+def config_differences(saved: Mapping[str, Any], wanted: Mapping[str, Any], *, ignore: Iterable[str] = ()) -> list[str]:
+    """The run-config keys in which two configs (``model_dump(mode="json")`` dicts) train different runs.
+
+    A key ``saved`` lacks (a ``config.json`` written by an older dskd) had its default;
+    ``NON_RUN_KEYS`` and ``ignore`` are skipped; an execution key left open (None / "auto") on
+    either side matches; teacher checkpoint paths are compared as resolved paths.
+    """
+    skipped = NON_RUN_KEYS | set(ignore)
+    defaults = _json_defaults()
+    out = []
+    for key in RunConfig.model_fields:
+        if key in skipped:
+            continue
+        a, b = saved.get(key, defaults.get(key)), wanted.get(key, defaults.get(key))
+        if key in EXECUTION_KEYS and (a in (None, "auto") or b in (None, "auto")):
+            continue
+        if key == "teacher_ckpt" and a is not None and b is not None:
+            a, b = str(Path(a).expanduser().resolve()), str(Path(b).expanduser().resolve())
+        if a != b:
+            out.append(key)
+    return out
+
+
+def _json_defaults() -> dict[str, Any]:
+    """The run-config fields' defaults as ``config.json`` would hold them (required fields left out)."""
+    fields = RunConfig.model_fields.items()
+    return json.loads(
+        json.dumps({k: f.get_default(call_default_factory=True) for k, f in fields if not f.is_required()})
+    )
 
 
 def load_run_config(run_dir: Path, *, epochs: int | None = None) -> RunConfig:
@@ -278,6 +331,33 @@ def load_toml(path: Path) -> dict[str, Any]:
         raise UsageError(f"config file {path} is not valid TOML ({err}): fix it or drop --config") from None
 
 
+def load_config_file(path: Path) -> tuple[dict[str, Any], bool]:
+    """A ``--config`` file: ``(values, resolved)``.
+
+    JSON (a ``.json`` file, or text that starts with ``{``) is a resolved config, as a run's
+    ``config.json`` or ``train --dry-run`` writes it: ``resolved`` is True and the values are
+    replayed as they are. TOML holds run-config keys layered over the preset (``resolved`` False).
+    """
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise UsageError(f"config file {path} not found: check the --config path") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise UsageError(f"config file {path} is unreadable ({err}): check the --config path") from None
+    if path.suffix.lower() != ".json" and not text.lstrip().startswith("{"):
+        return load_toml(path), False
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UsageError(f"config file {path} is not valid JSON ({err}): fix it or drop --config") from None
+    if not isinstance(values, dict):
+        raise UsageError(f"config file {path} is not a JSON object of run-config keys: pass a config.json")
+    unknown = sorted(set(values) - set(RunConfig.model_fields))
+    if unknown:
+        raise UsageError(f"config file {path} has unknown keys {', '.join(unknown)}: remove them (see --dry-run)")
+    return values, True
+
+
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     """``["lr=0.1", "lr_decay_epochs=[5,8]"]`` → dict; values are read as JSON when they parse."""
     out: dict[str, Any] = {}
@@ -309,36 +389,57 @@ def resolve_run_config(
     stand_kd_weight: float | None = None,
     same_t: bool = False,
     use_preset: bool = True,
+    preset_source: str | None = None,
+    replay: Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> RunConfig:
     """Layer recipe → method defaults → preset → TOML file → flags → overrides; validate once.
 
     ``flags`` holds explicitly given CLI values (``None`` means "not given"); ``scales="auto"``
-    takes the preset's recommended SDD scales. With ``stand`` on, the DSKD README's semantics
-    apply through the method's ``apply_stand``, with ``stand_base_temp``/``stand_kd_weight``
-    (else the preset's, else 2 and 9); without ``stand`` both are ignored. ``same_t`` is RLD's
-    ``--same-t`` (α_T = T).
+    takes the preset's recommended SDD scales. The preset is the entry of ``preset_source``
+    (default ``dskd``) for this pair with SDD on or off, as the layers above it ask. With
+    ``stand`` on, the DSKD README's semantics apply through the method's ``apply_stand``, with
+    ``stand_base_temp``/``stand_kd_weight`` (else the preset's, else 2 and 9); without
+    ``stand`` both are ignored. ``same_t`` is RLD's ``--same-t`` (α_T = T).
+
+    ``replay`` is a resolved config (a run's ``config.json`` or ``--dry-run`` output): it
+    replaces recipe, defaults and preset, is taken as it is (its ``--stand`` values are already
+    applied), and only flags and overrides given now go on top.
     """
     from dskd_core.methods import get_method
-    from dskd_core.presets import find_preset
+    from dskd_core.presets import DEFAULT_SOURCE, find_preset
 
     spec = get_method(method)
     student, teacher = canonical_model_name(student, dataset), teacher and canonical_model_name(teacher, dataset)
-    preset = find_preset(method, teacher, student, dataset) if use_preset else None
+    given = {k: v for k, v in (flags or {}).items() if v is not None}
+    layers = (overrides, given, file_values, replay)  # topmost first
+    source = preset_source or next((x["preset_source"] for x in layers if x and x.get("preset_source")), DEFAULT_SOURCE)
     values: dict[str, Any] = {"method": method, "student": student, "teacher": teacher, "dataset": dataset}
-    values.update(dataset_recipe(dataset, student))
-    values.update(spec.defaults)
-    if preset is not None:
-        values.update(preset.values)
-    for layer in (file_values or {}, {k: v for k, v in (flags or {}).items() if v is not None}):
+    preset = None
+    if replay is not None:
+        values = {**replay, **values}
+        stand_done = bool(replay.get("stand"))
+    else:
+        stand_done = False
+        sdd = _wants_sdd(overrides, given, file_values)
+        preset = find_preset(method, teacher, student, dataset, source=source, sdd=sdd) if use_preset else None
+        values.update(dataset_recipe(dataset, student))
+        values.update(spec.defaults)
+        if preset is not None:
+            values.update(preset.values)
+    values["preset_source"] = source
+    for layer in (file_values or {}, given):
         values.update(layer)
     if values.get("scales") == "auto":
-        if preset is None:
+        auto = preset or (
+            find_preset(method, teacher, student, dataset, source=source, sdd=True) if use_preset else None
+        )
+        if auto is None:
             raise UsageError(
                 f"--scales auto needs a preset for {method} {teacher} {student}: pass --scales 1,2 or 1,2,4"
             )
-        values["scales"] = preset.sdd_scales
-    if values.get("stand"):
+        values["scales"] = auto.sdd_scales
+    if values.get("stand") and not stand_done:
         base = preset.base_temp if preset is not None else values.get("base_temp", 2.0)
         weight = preset.stand_kd_weight if preset is not None else 9.0
         values["base_temp"] = stand_base_temp if stand_base_temp is not None else base
@@ -352,6 +453,20 @@ def resolve_run_config(
         return RunConfig(**values)
     except ValidationError as err:
         raise UsageError(describe_validation_error(err)) from None
+
+
+def _wants_sdd(*layers: Mapping[str, Any] | None) -> bool:
+    """Whether the topmost layer that sets ``scales`` asks for SDD (scales beyond 1, or ``auto``)."""
+    for layer in layers:
+        value = (layer or {}).get("scales")
+        if value is None:
+            continue
+        if value == "auto":
+            return True
+        if isinstance(value, str):
+            return parse_scales(value) != [1]
+        return isinstance(value, (list, tuple)) and [v for v in value if v != 1] != []
+    return False
 
 
 def canonical_model_name(name: str, dataset: str) -> str:

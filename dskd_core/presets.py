@@ -1,9 +1,14 @@
-"""Paper presets: per (dataset, method, teacher, student) values for the papers' pairs.
+"""Paper presets: per (dataset, source, method, teacher, student, SDD on/off) values for the papers' pairs.
 
 The DSKD README's 14 CIFAR-100 pairs and the two ImageNet pairs (ResNet34 → ResNet18,
-ResNet50 → MobileNetV1). The values live in ``presets.toml`` (data, with its sources); this
-module loads, validates and looks them up. A preset sits between the method defaults and the
-user's file and flags.
+ResNet50 → MobileNetV1). The values live in ``presets.toml`` (data, each entry with a note of
+where its values come from); this module loads, validates and looks them up. A preset sits
+between the method defaults and the user's file and flags.
+
+Two preset sources (``--preset-source``): ``dskd`` (default), the DSKD repository's own config
+files, where an ``sdd_*`` file may differ from the plain one (so an entry may hold for SDD runs
+only, or plain runs only); and ``mdistiller``, the protocol mdistiller, LSKD and RLD published.
+On CIFAR-100 the two agree and one entry serves both.
 """
 
 from __future__ import annotations
@@ -22,8 +27,11 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 PRESET_DATASET = "cifar100"
-_META_KEYS = {"method", "teacher", "student", "structure", "sdd_scales", "base_temp", "stand_kd_weight"}
-_OPTIONAL_META = {"dataset"}
+#: ``--preset-source``: DSKD's config files, or mdistiller's / LSKD's / RLD's published protocol.
+PRESET_SOURCES = ("dskd", "mdistiller")
+DEFAULT_SOURCE = "dskd"
+_META_KEYS = {"method", "teacher", "student", "structure", "sdd_scales", "base_temp", "stand_kd_weight", "note"}
+_OPTIONAL_META = {"dataset", "source", "sdd"}
 
 
 @dataclass(frozen=True)
@@ -37,10 +45,17 @@ class Preset:
     stand_kd_weight: float  # --kd-weight default under --stand
     values: dict[str, Any] = field(default_factory=dict)  # run-config keys applied as they are
     dataset: str = PRESET_DATASET
+    sources: tuple[str, ...] = PRESET_SOURCES  # the preset sources this entry belongs to
+    sdd: bool | None = None  # True: runs with SDD scales only; False: plain runs only; None: both
+    note: str = ""  # where the values come from
 
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.method, self.teacher, self.student)
+
+    def applies(self, source: str, sdd: bool) -> bool:
+        """Whether this entry is the preset of a run from ``source`` with SDD on (``sdd``) or off."""
+        return source in self.sources and self.sdd in (None, sdd)
 
 
 def _parse(entry: dict[str, Any]) -> Preset:
@@ -62,6 +77,11 @@ def _parse(entry: dict[str, Any]) -> Preset:
             raise DskdError(f"{where} names an unknown model {name}: fix presets.toml")
     if entry["structure"] not in ("homogeneous", "heterogeneous"):
         raise DskdError(f"{where}: structure must be homogeneous or heterogeneous")
+    source = entry.get("source")
+    if source is not None and source not in PRESET_SOURCES:
+        raise DskdError(f"{where}: source must be one of {', '.join(PRESET_SOURCES)}: fix presets.toml")
+    if entry.get("sdd") not in (None, True, False):
+        raise DskdError(f"{where}: sdd must be true or false: fix presets.toml")
     values = {k: v for k, v in entry.items() if k not in _META_KEYS | _OPTIONAL_META}
     unknown = set(values) - set(RunConfig.model_fields)
     if unknown:
@@ -76,22 +96,48 @@ def _parse(entry: dict[str, Any]) -> Preset:
         stand_kd_weight=float(entry["stand_kd_weight"]),
         values=values,
         dataset=dataset,
+        sources=PRESET_SOURCES if source is None else (source,),
+        sdd=entry.get("sdd"),
+        note=str(entry["note"]),
     )
 
 
 @cache
 def load_presets() -> tuple[Preset, ...]:
-    """Every preset, validated; duplicates are an error."""
+    """Every preset, validated; two entries for one (dataset, source, method, pair, SDD on/off) are an error."""
     text = resources.files("dskd_core").joinpath("presets.toml").read_text()
     presets = tuple(_parse(entry) for entry in tomllib.loads(text)["preset"])
-    keys = [(p.dataset, *p.key) for p in presets]
+    keys = [
+        (p.dataset, source, *p.key, sdd)
+        for p in presets
+        for source in p.sources
+        for sdd in ((False, True) if p.sdd is None else (p.sdd,))
+    ]
     if len(keys) != len(set(keys)):
-        raise DskdError("presets.toml holds a (dataset, method, teacher, student) twice: fix it")
+        raise DskdError("presets.toml holds a (dataset, source, method, teacher, student, sdd) twice: fix it")
     return presets
 
 
-def find_preset(method: str, teacher: str | None, student: str, dataset: str) -> Preset | None:
-    """The preset for this run, if the pair is one of the papers' on this dataset."""
+def find_preset(
+    method: str,
+    teacher: str | None,
+    student: str,
+    dataset: str,
+    *,
+    source: str = DEFAULT_SOURCE,
+    sdd: bool = False,
+) -> Preset | None:
+    """The preset for this run, if the pair is one of the papers' on this dataset.
+
+    ``sdd``: whether the run uses SDD scales beyond the global one (DSKD's ``sdd_*`` files).
+    """
     if teacher is None:
         return None
-    return next((p for p in load_presets() if p.dataset == dataset and p.key == (method, teacher, student)), None)
+    return next(
+        (
+            p
+            for p in load_presets()
+            if p.dataset == dataset and p.key == (method, teacher, student) and p.applies(source, sdd)
+        ),
+        None,
+    )

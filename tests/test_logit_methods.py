@@ -288,5 +288,11 @@ def test_presets_command_lists_42_entries_and_filters() -> None:
     assert result.exit_code == 0 and len(logit) == 42
     result = CliRunner().invoke(app, ["presets", "--method", "dkd", "--dataset", "cifar100"])
     assert result.exit_code == 0 and "14 presets" in result.stdout and "wrn_16_2" in result.stdout
-    result = CliRunner().invoke(app, ["presets", "--method", "dkd"])  # + ImageNet's two pairs
-    assert result.exit_code == 0 and "16 presets" in result.stdout and "MobileNetV1" in result.stdout
+    result = CliRunner().invoke(
+        app, ["presets", "--method", "dkd"]
+    )  # + ImageNet's: 2 pairs x (dskd plain/SDD, mdistiller)
+    assert result.exit_code == 0 and "20 presets" in result.stdout and "MobileNetV1" in result.stdout
+    result = CliRunner().invoke(app, ["presets", "--method", "dkd", "--dataset", "imagenet", "--source", "mdistiller"])
+    assert result.exit_code == 0 and "2 presets" in result.stdout and "r50_mv1/dkd.yaml" in result.stdout
+    result = CliRunner().invoke(app, ["presets", "--source", "lskd"])
+    assert result.exit_code == 2 and "--source" in result.output

@@ -16,7 +16,9 @@ class DKD(LogitDistiller):
     """mdistiller's defaults: CE 1, α 1, β 8 (per pair in the presets), T 4, 20-epoch warm-up.
 
     ``--stand`` (DSKD README): α and β are multiplied by ``--kd-weight`` and T becomes
-    ``--base-temp``. Under SDD, ``--sdd-weighting mean`` reproduces the DSKD reference's SD-DKD.
+    ``--base-temp``. Under SDD the reduction is DSKD's SD-DKD one (``sdd_weighting = "mean"``:
+    mean loss × mean region weight, behind its DKD rows); ``--sdd-weighting region`` is the SDD
+    paper's per-region form.
     """
 
     name = "dkd"
@@ -27,6 +29,7 @@ class DKD(LogitDistiller):
         "beta": 8.0,
         "temperature": 4.0,
         "warmup": 20,
+        "sdd_weighting": "mean",
     }
 
     @classmethod
