@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The fast path's GPU check, one script. First the throughput table (bf16, KD and DSKD: the
-# reference loop, eager, torch.compile's per-call CUDA graphs, the whole-step CUDA graph) and
+# The fast path's GPU check, one script. First the throughput table (TF32 — the default, the
+# reference's precision — and bf16 side by side, KD and DSKD: the reference loop, eager,
+# torch.compile's per-call CUDA graphs, the whole-step CUDA graph; the TF32 rows add about 90 s) and
 # the CPU equivalence tests run on CUDA (compiled and graphed steps vs the reference step; GPU
 # crop/flip vs torchvision): about 4.5 minutes on an H200 (estimated from parts timed on
 # 2026-11-26: DSKD's throughput rows 90 s, KD's taken as the same, the tests 82 s).
@@ -12,7 +13,7 @@ source "$(dirname "$0")/gpu_env.sh"
 out=${OUT:-$(mktemp -d)}
 
 echo "== throughput"
-timeout 300 python3 bench/throughput.py --device cuda --precision bf16 --json "$out/throughput.json" | tee "$out/throughput.txt" || echo "throughput FAILED"
+timeout 420 python3 bench/throughput.py --device cuda --precision tf32 --precision bf16 --json "$out/throughput.json" | tee "$out/throughput.txt" || echo "throughput FAILED"
 
 echo "== equivalence tests on CUDA (tests/test_fast.py)"
 DSKD_TEST_DEVICE=cuda timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_fast.py 2>&1 | tail -15 || echo "equivalence tests FAILED"
@@ -21,7 +22,7 @@ if [ "${GPU_CHECK_QUICK:-0}" != 1 ]; then
 echo "== whole dskd train epochs (DSKD resnet32x4 -> resnet8x4, CIFAR-100-sized random data)"
 timeout 200 python3 bench/epoch_time.py --epochs 5 --device cuda | tee "$out/epoch_time.txt" || echo "epoch_time FAILED"
 
-echo "== digits, same seeds: reference path vs fast path (bf16, compiled, CUDA graphs)"
+echo "== digits, same seeds: reference path vs fast path (default precision TF32, compiled, CUDA graphs)"
 runs=$(mktemp -d)
 for seed in 0 1; do
   for path in --no-fast --fast; do

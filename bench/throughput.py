@@ -43,7 +43,7 @@ from dskd_core.data import BatchLoader, TensorDataset, get_dataset_spec
 from dskd_core.methods import Distiller, get_method
 from dskd_core.models import create_model
 from dskd_core.train.build import resolve_device
-from dskd_core.train.fast import Execution, FastStep, optimizer_for, use_channels_last
+from dskd_core.train.fast import Execution, FastStep, optimizer_for, tf32_mode, use_channels_last
 
 CIFAR_TRAIN_IMAGES = 50_000
 EPOCHS = 240
@@ -211,7 +211,10 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(METHODS), action="append", help="methods to time (repeatable)")
     parser.add_argument("--no-compile", action="store_true", help="skip the compiled engine loops")
     parser.add_argument(
-        "--precision", choices=["fp32", "bf16"], action="append", help="engine precisions to time (repeatable)"
+        "--precision",
+        choices=["tf32", "fp32", "bf16"],
+        action="append",
+        help="engine precisions to time (repeatable; default on CUDA: tf32, the default, and bf16 side by side)",
     )
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = parser.parse_args()
@@ -229,8 +232,9 @@ def main() -> None:
         f"device {name}, torch {torch.__version__}, {teacher} -> {student}, batch 64, {steps} timed steps", flush=True
     )
 
-    loops: list[tuple[str, Execution | None, bool]] = [("reference (DataLoader, CPU aug, fp32)", None, False)]
-    for precision in args.precision or (("fp32", "bf16") if cuda else ("fp32",)):
+    # The reference loop runs as the reference did: fp32 with TF32 convolutions and matmuls on CUDA.
+    loops: list[tuple[str, Execution | None, bool]] = [("reference (DataLoader, CPU aug, fp32/TF32)", None, False)]
+    for precision in args.precision or (("tf32", "bf16") if cuda else ("fp32",)):
         loops.append((f"engine {precision} eager", Execution(True, precision, False), False))
         if compiled and cuda:
             loops.append((f"engine {precision} compiled, per-call graphs", Execution(True, precision, True), False))
@@ -246,11 +250,13 @@ def main() -> None:
             tick = time.perf_counter()
             host = None
             if execution is None:
-                ips = reference_loop(cfg, data, device, warmup, steps)
+                with tf32_mode(True):
+                    ips = reference_loop(cfg, data, device, warmup, steps)
                 base = ips
             else:
                 torch._dynamo.reset()
-                ips, host = engine_loop(cfg, data, device, execution, warmup, steps, whole_step)
+                with tf32_mode(execution.tf32):
+                    ips, host = engine_loop(cfg, data, device, execution, warmup, steps, whole_step)
             row = Row(method, label, ips, CIFAR_TRAIN_IMAGES * EPOCHS / ips / 60, ips / base if base else None, host)
             rows.append(row)
             print(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from dskd_core.methods import Distiller, get_method
 from dskd_core.models import create_model
 from dskd_core.train import fast as fast_module
 from dskd_core.train import fit
-from dskd_core.train.fast import Execution, FastStep, optimizer_for, resolve_execution, use_channels_last
+from dskd_core.train.fast import Execution, FastStep, optimizer_for, resolve_execution, tf32_mode, use_channels_last
 
 from .conftest import make_settings
 
@@ -35,9 +35,9 @@ RTOL = 1e-4
 
 
 @pytest.fixture(autouse=True)
-def _exact_fp32() -> None:
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+def _exact_fp32() -> Iterator[None]:
+    with tf32_mode(False):
+        yield
 
 
 def _position_image(h: int = 32, w: int = 32) -> torch.Tensor:
@@ -322,21 +322,36 @@ def test_fast_step_bf16_stays_close_to_the_fp32_reference() -> None:
     ("values", "device", "expected"),
     [
         ({}, "cpu", Execution(False, "fp32", False)),
-        ({}, "cuda", Execution(True, "bf16", True)),
+        # The reference's precision by default on CUDA: fp32 with TF32 convolutions and matmuls, on both paths.
+        ({}, "cuda", Execution(True, "tf32", True)),
+        ({"fast": False}, "cuda", Execution(False, "tf32", False)),
         ({"fast": True}, "cpu", Execution(True, "fp32", False)),
+        ({"precision": "tf32"}, "cpu", Execution(False, "fp32", False)),  # TF32 is a CUDA mode
         ({"fast": True, "precision": "bf16", "compile": True}, "cpu", Execution(True, "bf16", True)),
-        ({"fast": False}, "cuda", Execution(False, "fp32", False)),
         ({"precision": "fp32"}, "cuda", Execution(True, "fp32", True)),
-        ({"compile": False}, "cuda", Execution(True, "bf16", False)),
+        ({"precision": "bf16"}, "cuda", Execution(True, "bf16", True)),
+        ({"compile": False}, "cuda", Execution(True, "tf32", False)),
     ],
 )
 def test_execution_resolves_auto_values_by_device(values: dict[str, object], device: str, expected: Execution) -> None:
     cfg = _cfg().model_copy(update=values)
     assert resolve_execution(cfg, torch.device(device)) == expected
+    assert expected.tf32 is (expected.precision != "fp32")
 
 
 def test_execution_keeps_compile_off_with_several_processes_unless_asked() -> None:
-    assert resolve_execution(_cfg(), torch.device("cuda"), world_size=2) == Execution(True, "bf16", False)
+    assert resolve_execution(_cfg(), torch.device("cuda"), world_size=2) == Execution(True, "tf32", False)
+
+
+def test_tf32_mode_sets_and_restores_the_cuda_switches() -> None:
+    matmul, conv = torch.backends.cuda.matmul, torch.backends.cudnn.conv
+    before = (matmul.fp32_precision, conv.fp32_precision)
+    with tf32_mode(True):
+        assert (matmul.fp32_precision, conv.fp32_precision) == ("tf32", "tf32")
+        with tf32_mode(False):
+            assert (matmul.fp32_precision, conv.fp32_precision) == ("ieee", "ieee")
+        assert (matmul.fp32_precision, conv.fp32_precision) == ("tf32", "tf32")
+    assert (matmul.fp32_precision, conv.fp32_precision) == before
 
 
 @pytest.mark.parametrize("values", [{"fast": False, "precision": "bf16"}, {"fast": False, "compile": True}])

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dskd_core.train.fast import tf32_mode
+
 if TYPE_CHECKING:
     from dskd_core.train.distributed import DistContext
 
@@ -28,6 +30,9 @@ class EvalResult:
 def evaluate(model: nn.Module, batches: Iterable[Mapping[str, Tensor]], dist: DistContext | None = None) -> EvalResult:
     """Evaluate in eval mode under ``inference_mode``; accuracies are sample-weighted percentages.
 
+    Always in strict fp32, whatever the training precision: autocast off and TF32 off, so the
+    per-epoch test accuracy, the best epoch and ``dskd eval`` of a saved student agree on any card.
+
     With ``dist`` over several processes, ``batches`` is this process's shard: every process
     first takes rank 0's BatchNorm statistics, then correct and sample counts are summed over
     processes, so the result is that of rank 0's model on the whole split.
@@ -38,7 +43,8 @@ def evaluate(model: nn.Module, batches: Iterable[Mapping[str, Tensor]], dist: Di
     model.eval()
     # (loss sum, top-1 hits, top-5 hits, samples) accumulated on the device: one read at the end.
     sums: Tensor | None = None
-    with torch.inference_mode():
+    device_type = next(model.parameters()).device.type
+    with torch.inference_mode(), torch.autocast(device_type, enabled=False), tf32_mode(False):
         for batch in batches:
             logits, _ = model(batch["image"])
             logits, target = logits.float(), batch["target"]

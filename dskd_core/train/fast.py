@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -57,32 +57,67 @@ class Execution:
     """How a run's steps execute, resolved for a device from the config's ``fast``/``precision``/``compile``."""
 
     fast: bool = False
-    precision: str = "fp32"  # "bf16" | "fp32"
+    precision: str = "fp32"  # "tf32" | "fp32" | "bf16"
     compile: bool = False
 
     @property
     def autocast_dtype(self) -> torch.dtype | None:
         return torch.bfloat16 if self.precision == "bf16" else None
 
+    @property
+    def tf32(self) -> bool:
+        """Whether CUDA convolutions and matmuls of fp32 tensors may use TF32 (all but strict ``fp32``)."""
+        return self.precision != "fp32"
+
     def as_config(self) -> dict[str, object]:
         return {"fast": self.fast, "precision": self.precision, "compile": self.compile}
 
 
 def resolve_execution(cfg: RunConfig, device: torch.device, world_size: int = 1) -> Execution:
-    """``auto`` values decided by the device: the fast path, bf16 and compilation on CUDA.
+    """``auto`` values decided by the device: on CUDA the fast path, compilation and TF32.
 
-    Compilation stays off by default with several processes (CUDA graphs and DDP's gradient
-    hooks do not mix); asking for it explicitly is allowed.
+    The default precision is the reference's: fp32 with TF32 convolutions and matmuls on CUDA
+    (an RTX 3090 with torch 1.9, where both were on), plain fp32 elsewhere (TF32 is a CUDA
+    mode: on other devices ``tf32`` runs, and is recorded, as ``fp32``). bf16 autocast is the
+    fast path's opt-in deviation. Compilation stays off by default with several processes
+    (CUDA graphs and DDP's gradient hooks do not mix); asking for it explicitly is allowed.
     """
     cuda = device.type == "cuda"
     fast = cfg.fast if cfg.fast is not None else cuda
+    precision = cfg.precision if cfg.precision != "auto" else "tf32"
+    if precision == "tf32" and not cuda:
+        precision = "fp32"
     if not fast:
-        if cfg.precision == "bf16" or cfg.compile:
+        if precision == "bf16" or cfg.compile:
             raise UsageError("--precision bf16 and --compile belong to the fast path: add --fast or drop them")
-        return Execution()
-    precision = cfg.precision if cfg.precision != "auto" else ("bf16" if cuda else "fp32")
+        return Execution(False, precision, False)
     compiled = cfg.compile if cfg.compile is not None else (cuda and world_size == 1)
     return Execution(True, precision, compiled)
+
+
+@contextlib.contextmanager
+def tf32_mode(enabled: bool) -> Iterator[None]:
+    """TF32 on or off for CUDA fp32 convolutions and matmuls while the block runs (restored after).
+
+    Uses torch's ``fp32_precision`` switches where they exist (torch ≥ 2.9 refuses a mix of
+    those and the older ``allow_tf32`` flags), else ``allow_tf32``. No effect off CUDA.
+    """
+    matmul, conv = torch.backends.cuda.matmul, torch.backends.cudnn
+    if hasattr(matmul, "fp32_precision") and hasattr(conv, "conv"):
+        before = (matmul.fp32_precision, conv.conv.fp32_precision)
+        mode = "tf32" if enabled else "ieee"
+        matmul.fp32_precision, conv.conv.fp32_precision = mode, mode
+        try:
+            yield
+        finally:
+            matmul.fp32_precision, conv.conv.fp32_precision = before
+        return
+    old = (matmul.allow_tf32, conv.allow_tf32)
+    matmul.allow_tf32 = conv.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        matmul.allow_tf32, conv.allow_tf32 = old
 
 
 def use_channels_last(module: nn.Module) -> None:
@@ -285,7 +320,7 @@ def optimizer_for(
 
 
 def execution_autocast(execution: Execution, device: torch.device) -> contextlib.AbstractContextManager[None]:
-    """The fast path's autocast for training steps and evaluation (a no-op on the reference path)."""
+    """The fast path's autocast for training steps (a no-op but for bf16); evaluation never takes it."""
     dtype = execution.autocast_dtype
     if dtype is None:
         return contextlib.nullcontext()
