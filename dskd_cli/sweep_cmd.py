@@ -26,6 +26,9 @@ def sweep(
     base_temp: Annotated[float | None, typer.Option(help="--base-temp of the --stand runs.")] = None,
     kd_weight: Annotated[float | None, typer.Option(help="--kd-weight of the --stand runs.")] = None,
     teacher_ckpt: Annotated[Path | None, typer.Option(help="Teacher checkpoint file or run folder.")] = None,
+    preset_source: Annotated[
+        str | None, typer.Option(help="Paper preset values from dskd (default: DSKD's config files) or mdistiller.")
+    ] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a run-config key (repeatable).")] = None,
     deterministic: Annotated[bool, typer.Option("--deterministic", help="Deterministic kernels.")] = False,
     lockstep: Annotated[
@@ -36,16 +39,31 @@ def sweep(
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Datasets folder.")] = None,
     teachers_dir: Annotated[Path | None, typer.Option(help="Teacher checkpoints folder.")] = None,
     runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="Where runs are written.")] = None,
-    dry_run: Annotated[bool, typer.Option(help="Print the plan (run names, folders, skip/resume) and exit.")] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Train afresh over run folders that hold another config (else the sweep refuses them).",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option(help="Print the plan (run names, folders, skip/resume/conflict) and exit.")
+    ] = False,
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
-    """Run a grid of trainings: scales x plain/--stand x seeds by default; finished runs are skipped."""
+    """Run a grid of trainings: scales x plain/--stand x seeds by default; finished runs of its config are skipped."""
     from dskd_core.config import Settings, parse_overrides
     from dskd_core.sweep import grid_configs, parse_scales_grid, parse_seeds, plan_configs, plan_rows, run_sweep
     from dskd_core.sweep import stand_modes as parse_stand
 
     if fmt not in ("table", "json"):
         raise UsageError(f"invalid --format '{fmt}': use table or json")
+    from dskd_core.presets import PRESET_SOURCES
+
+    if preset_source is not None and preset_source not in PRESET_SOURCES:
+        raise UsageError(f"invalid --preset-source '{preset_source}': use {' or '.join(PRESET_SOURCES)}")
+    if plan is not None and preset_source is not None:
+        raise UsageError("--preset-source goes in the plan file with --plan: set preset_source there")
     given: dict[str, Any] = {
         k: v
         for k, v in {"device": device, "data_dir": data_dir, "teachers_dir": teachers_dir, "runs_dir": runs_dir}.items()
@@ -78,14 +96,17 @@ def sweep(
             flags=flags,
             stand_base_temp=base_temp,
             stand_kd_weight=kd_weight,
+            preset_source=preset_source,
             overrides=parse_overrides(set_ or []),
         )
     if dry_run:
-        render.sweep_plan(plan_rows(cfgs, settings.runs_dir), fmt)
+        render.sweep_plan(plan_rows(cfgs, settings.runs_dir, overwrite=overwrite), fmt)
         return
     device_list = [d.strip() for d in devices.split(",") if d.strip()] if devices else []
     with render.training_progress(render.progress_enabled(settings.progress)) as observer:
-        result = run_sweep(cfgs, settings, lockstep=lockstep, devices=device_list, observer=observer)
+        result = run_sweep(
+            cfgs, settings, lockstep=lockstep, devices=device_list, observer=observer, overwrite=overwrite
+        )
     render.sweep_result(result, fmt)
     if any(row.status == "failed" for row in result.rows):
         raise typer.Exit(1)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dskd_core.config import RunConfig, Settings, resolve_run_config
+from dskd_core.errors import UsageError
 from dskd_core.train.engine import Observer, RunResult, fit
+from dskd_core.train.rundir import another_config, inspect_run_dir
 
 QUICKSTART_TEACHER = "resnet20"
 QUICKSTART_STUDENT = "resnet8"
@@ -18,22 +23,36 @@ class QuickstartRun:
     label: str
     config: RunConfig
     result: RunResult
+    reused: bool = False  # a finished run of this config was already there (nothing trained or written)
 
 
 def quickstart_configs(
-    *, teacher: str, student: str, epochs: int | None, seed: int, teacher_run: Path | None = None
+    *,
+    teacher: str,
+    student: str,
+    epochs: int | None,
+    seed: int,
+    teacher_run: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> list[tuple[str, RunConfig]]:
-    """The three runs: the teacher from scratch, KD, and KD + SDD + standardization (DSKD)."""
+    """The three runs: the teacher from scratch, KD, and KD + SDD + standardization (DSKD).
+
+    ``overrides`` are ``--set``-style run-config values applied to all three (e.g. ``epoch_passes``).
+    """
     flags = {"epochs": epochs, "seed": seed}
-    vanilla = resolve_run_config(method="vanilla", student=teacher, dataset="digits", flags=flags)
+    extra = dict(overrides or {})
+    vanilla = resolve_run_config(method="vanilla", student=teacher, dataset="digits", flags=flags, overrides=extra)
     distill = {**flags, "teacher_ckpt": str(teacher_run) if teacher_run else None}
-    kd_plain = resolve_run_config(method="kd", teacher=teacher, student=student, dataset="digits", flags=distill)
+    kd_plain = resolve_run_config(
+        method="kd", teacher=teacher, student=student, dataset="digits", flags=distill, overrides=extra
+    )
     dskd = resolve_run_config(
         method="kd",
         teacher=teacher,
         student=student,
         dataset="digits",
         flags={**distill, "scales": QUICKSTART_SCALES, "stand": True},
+        overrides=extra,
     )
     return [("teacher", vanilla), ("KD", kd_plain), ("DSKD", dskd)]
 
@@ -46,13 +65,40 @@ def run_quickstart(
     epochs: int | None = None,
     seed: int = 0,
     observer: Observer | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> list[QuickstartRun]:
-    """Train the three runs in turn (each resumes if it already exists) and return them."""
-    (label, vanilla), *_ = quickstart_configs(teacher=teacher, student=student, epochs=epochs, seed=seed)
-    runs = [QuickstartRun(label, vanilla, fit(vanilla, settings, resume=True, observer=observer))]
+    """Train the three runs in turn and return them.
+
+    A finished run of the same config is reused as it is (read, nothing written); an unfinished
+    one resumes. A run folder that holds another config is refused, unless ``overwrite``.
+    """
+    (label, vanilla), *_ = quickstart_configs(
+        teacher=teacher, student=student, epochs=epochs, seed=seed, overrides=overrides
+    )
+    runs = [_run(label, vanilla, settings, observer, overwrite)]
     teacher_dir = runs[0].result.run_dir
     for label, cfg in quickstart_configs(
-        teacher=teacher, student=student, epochs=epochs, seed=seed, teacher_run=teacher_dir
+        teacher=teacher, student=student, epochs=epochs, seed=seed, teacher_run=teacher_dir, overrides=overrides
     )[1:]:
-        runs.append(QuickstartRun(label, cfg, fit(cfg, settings, resume=True, observer=observer)))
+        runs.append(_run(label, cfg, settings, observer, overwrite))
     return runs
+
+
+def _run(label: str, cfg: RunConfig, settings: Settings, observer: Observer | None, overwrite: bool) -> QuickstartRun:
+    run_dir = cfg.run_dir(settings.runs_dir)
+    folder = inspect_run_dir(cfg, run_dir)
+    status = folder.plan(cfg.epochs)
+    if status == "done":  # read, never written: the folder stays byte-identical
+        summary = json.loads((run_dir / "summary.json").read_text())
+        if observer is not None:
+            best = f" (best top-1 {folder.best_acc:.2f})" if folder.best_acc is not None else ""
+            observer({"event": "note", "message": f"reusing the finished {label} run {run_dir}{best}"})
+        return QuickstartRun(label, cfg, RunResult(run_dir, summary), reused=True)
+    if status == "conflict" and not overwrite:
+        raise UsageError(
+            f"{another_config(run_dir, folder.conflict_keys)}: pass another --runs-dir or --seed to run the "
+            "quickstart beside it"
+        )
+    result = fit(cfg, settings, resume=status == "resume", overwrite=status == "conflict", observer=observer)
+    return QuickstartRun(label, cfg, result)

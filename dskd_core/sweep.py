@@ -4,7 +4,9 @@
 seeds, duplicates removed); ``plan_configs`` reads an arbitrary grid from a TOML plan;
 ``run_sweep`` trains what is not finished yet: new runs that share a data stream and a teacher
 in lockstep, interrupted ones resumed, failures recorded without stopping the sweep, and with
-several devices one run per device at a time.
+several devices one run per device at a time. A run folder counts as finished only for the same
+config (``config.json`` compared with the request by ``config_differences``); one holding
+another config is refused up front, or replaced with ``overwrite``.
 """
 
 from __future__ import annotations
@@ -17,18 +19,18 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from dskd_core.config import RunConfig, Settings, parse_scales, resolve_run_config
 from dskd_core.errors import DskdError, UsageError
-from dskd_core.train.state import has_train_state
+from dskd_core.train.rundir import ReuseStatus, RunFolder, another_config, inspect_run_dir
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-Status = Literal["done", "resume", "new"]
+Status = ReuseStatus
 DEFAULT_SCALES_GRID = ([1], [1, 2], [1, 2, 4])
 
 
@@ -148,15 +150,26 @@ def _plan_entry(values: dict[str, Any], path: Path) -> RunConfig:
 
 
 def run_status(cfg: RunConfig, runs_dir: Path) -> Status:
-    """``done`` (finished with at least these epochs), ``resume`` (a train state exists), or ``new``."""
-    run_dir = cfg.run_dir(runs_dir)
-    try:
-        summary = json.loads((run_dir / "summary.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        summary = {}
-    if summary.get("status") == "finished" and int(summary.get("epochs_done") or 0) >= cfg.epochs:
-        return "done"
-    return "resume" if has_train_state(run_dir / "checkpoints") else "new"
+    """What the sweep does with ``cfg``'s run folder.
+
+    ``done``: a finished run of this very config (``config.json`` equal to the request up to keys
+    that do not change the run, ``epochs`` included): skipped, nothing written. ``resume``: a
+    train state of this config (a finished run of fewer epochs is extended). ``new``: nothing
+    committed there. ``conflict``: the folder holds another run (the sweep refuses, unless
+    ``overwrite``).
+    """
+    return inspect_run_dir(cfg, cfg.run_dir(runs_dir)).plan(cfg.epochs)
+
+
+def conflict_message(folders: Sequence[RunFolder]) -> str:
+    """One line for the run folders of a sweep that hold other runs: the first, the count, the fixes."""
+    first, rest = folders[0], len(folders) - 1
+    also = f", as do {rest} more run folder{'s' if rest > 1 else ''} of this sweep" if rest else ""
+    them = "them" if rest else "it"
+    return (
+        f"{another_config(first.path, first.conflict_keys)}{also}: pass --overwrite to replace {them} (the "
+        f"sweep trains nothing until then), or another --runs-dir to train this sweep beside {them}"
+    )
 
 
 @dataclass
@@ -184,23 +197,38 @@ def run_sweep(
     lockstep: bool = True,
     devices: Sequence[str] = (),
     observer: Observer | None = None,
+    overwrite: bool = False,
 ) -> SweepResult:
-    """Train every unfinished config; finished ones are skipped, a failure does not stop the sweep."""
+    """Train every unfinished config; finished ones are skipped, a failure does not stop the sweep.
+
+    A run folder that holds another config (``conflict``) is refused before anything trains,
+    unless ``overwrite``: then that run trains afresh over it (finished runs of the requested
+    config are still skipped, unfinished ones still resumed).
+    """
     rows: dict[Path, SweepRow] = {}
+    folders: dict[Path, RunFolder] = {}
+    statuses: dict[Path, Status] = {}
+    for cfg in cfgs:  # every folder is read before anything trains
+        run_dir = cfg.run_dir(settings.runs_dir)
+        folders[run_dir] = inspect_run_dir(cfg, run_dir)
+        statuses[run_dir] = folders[run_dir].plan(cfg.epochs)
+    conflicts = [folders[d] for d, status in statuses.items() if status == "conflict"]
+    if conflicts and not overwrite:
+        raise UsageError(conflict_message(conflicts))
     todo: list[RunConfig] = []
     for cfg in cfgs:
         run_dir = cfg.run_dir(settings.runs_dir)
-        if run_status(cfg, settings.runs_dir) == "done":
+        if statuses[run_dir] == "done":  # reused as it is: read, never written
             rows[run_dir] = SweepRow(cfg, run_dir, "done", _read_summary(run_dir))
         else:
             todo.append(cfg)
     speedups: list[float] = []
     if len(devices) > 1:
-        _run_on_devices(todo, settings, devices, rows)
+        _run_on_devices(todo, settings, devices, rows, statuses)
     else:
         if devices:
             settings = settings.model_copy(update={"device": devices[0]})
-        _run_here(todo, settings, lockstep, observer, rows, speedups)
+        _run_here(todo, settings, lockstep, observer, rows, speedups, statuses)
     return SweepResult([rows[c.run_dir(settings.runs_dir)] for c in cfgs], speedups)
 
 
@@ -227,13 +255,15 @@ def _run_here(
     observer: Observer | None,
     rows: dict[Path, SweepRow],
     speedups: list[float],
+    statuses: Mapping[Path, Status],
 ) -> None:
     from dskd_core.train import fit
     from dskd_core.train.lockstep import can_share, fit_lockstep, stream_key
 
-    singles = [
-        c for c in todo if not lockstep or not can_share(c, settings) or run_status(c, settings.runs_dir) == "resume"
-    ]
+    def status(cfg: RunConfig) -> Status:
+        return statuses[cfg.run_dir(settings.runs_dir)]
+
+    singles = [c for c in todo if not lockstep or not can_share(c, settings) or status(c) == "resume"]
     groups: dict[tuple[Any, ...], list[RunConfig]] = {}
     for cfg in todo:
         if cfg not in singles:
@@ -242,8 +272,10 @@ def _run_here(
         if len(group) == 1:
             singles.append(group[0])
             continue
-        try:
-            result = fit_lockstep(group, settings, observer=observer)
+        try:  # new runs and replaced ones (overwrite: a new run's folder holds no committed epoch)
+            result = fit_lockstep(
+                group, settings, observer=observer, overwrite=any(status(c) == "conflict" for c in group)
+            )
         except DskdError as err:  # the whole group could not start: record each run
             for cfg in group:
                 _record(rows, cfg, settings.runs_dir, err)
@@ -253,15 +285,18 @@ def _run_here(
         if result.speedup is not None:
             speedups.append(result.speedup)
     for cfg in singles:
-        resume = run_status(cfg, settings.runs_dir) == "resume"
         try:
-            outcome: Any = fit(cfg, settings, resume=resume, observer=observer)
+            outcome: Any = fit(
+                cfg, settings, resume=status(cfg) == "resume", overwrite=status(cfg) == "conflict", observer=observer
+            )
         except DskdError as err:
             outcome = err
         _record(rows, cfg, settings.runs_dir, outcome)
 
 
-def _device_worker(cfg_jsons: list[str], settings_json: str, device: str) -> list[tuple[str, dict[str, Any] | str]]:
+def _device_worker(
+    cfg_jsons: list[str], settings_json: str, device: str, overwrite: bool = False
+) -> list[tuple[str, dict[str, Any] | str]]:
     """One process per device: its runs one after another (separately, resumed where possible)."""
     from dskd_core.train import fit
 
@@ -270,7 +305,10 @@ def _device_worker(cfg_jsons: list[str], settings_json: str, device: str) -> lis
     for text in cfg_jsons:
         cfg = RunConfig.model_validate_json(text)
         try:
-            result = fit(cfg, settings, resume=run_status(cfg, settings.runs_dir) == "resume")
+            status = run_status(cfg, settings.runs_dir)
+            if status == "conflict" and not overwrite:
+                raise UsageError(conflict_message([inspect_run_dir(cfg, cfg.run_dir(settings.runs_dir))]))
+            result = fit(cfg, settings, resume=status == "resume", overwrite=status == "conflict")
             out.append((text, result.summary))
         except DskdError as err:
             out.append((text, str(err)))
@@ -278,16 +316,22 @@ def _device_worker(cfg_jsons: list[str], settings_json: str, device: str) -> lis
 
 
 def _run_on_devices(
-    todo: Sequence[RunConfig], settings: Settings, devices: Sequence[str], rows: dict[Path, SweepRow]
+    todo: Sequence[RunConfig],
+    settings: Settings,
+    devices: Sequence[str],
+    rows: dict[Path, SweepRow],
+    statuses: Mapping[Path, Status],
 ) -> None:
     shares: list[list[str]] = [[] for _ in devices]
     for i, cfg in enumerate(todo):
         shares[i % len(devices)].append(cfg.model_dump_json())
     by_json = {cfg.model_dump_json(): cfg for cfg in todo}
+    # Conflicts reach here only under --overwrite (run_sweep refused them otherwise).
+    overwrite = any(statuses[cfg.run_dir(settings.runs_dir)] == "conflict" for cfg in todo)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=len(devices), mp_context=context) as pool:
         futures = [
-            pool.submit(_device_worker, share, settings.model_dump_json(), dev)
+            pool.submit(_device_worker, share, settings.model_dump_json(), dev, overwrite)
             for share, dev in zip(shares, devices, strict=True)
             if share
         ]
@@ -301,21 +345,28 @@ def _run_on_devices(
                     rows[run_dir] = SweepRow(cfg, run_dir, "finished", outcome)
 
 
-def plan_rows(cfgs: Sequence[RunConfig], runs_dir: Path) -> list[dict[str, Any]]:
-    """What ``--dry-run`` shows: each run's name, folder and whether it would be skipped or resumed."""
-    return [
-        {
-            "method": c.method,
-            "teacher": c.teacher,
-            "student": c.student,
-            "dataset": c.dataset,
-            "seed": c.seed,
-            "run": c.run_name,
-            "run_dir": str(c.run_dir(runs_dir)),
-            "status": run_status(c, runs_dir),
-        }
-        for c in cfgs
-    ]
+def plan_rows(cfgs: Sequence[RunConfig], runs_dir: Path, *, overwrite: bool = False) -> list[dict[str, Any]]:
+    """What ``--dry-run`` shows: each run's name, folder and whether it would be skipped, resumed or
+    (a folder holding another config) refused — ``conflict``, or ``overwrite`` with ``overwrite`` —
+    with the keys that differ."""
+    rows = []
+    for c in cfgs:
+        folder = inspect_run_dir(c, c.run_dir(runs_dir))
+        status: str = folder.plan(c.epochs)
+        rows.append(
+            {
+                "method": c.method,
+                "teacher": c.teacher,
+                "student": c.student,
+                "dataset": c.dataset,
+                "seed": c.seed,
+                "run": c.run_name,
+                "run_dir": str(c.run_dir(runs_dir)),
+                "status": "overwrite" if status == "conflict" and overwrite else status,
+                "differs": list(folder.conflict_keys) if status == "conflict" else [],
+            }
+        )
+    return rows
 
 
 def summary_rows(result: SweepResult) -> list[Mapping[str, Any]]:

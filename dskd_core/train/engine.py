@@ -30,12 +30,12 @@ from dskd_core.train.fast import (
     FAST_EVAL_BATCH,
     Execution,
     FastStep,
-    execution_autocast,
     optimizer_for,
     resolve_execution,
+    tf32_mode,
     use_channels_last,
 )
-from dskd_core.train.rundir import RunFiles, RunLog, prepare_run_dir, saved_execution
+from dskd_core.train.rundir import RunFiles, RunLog, finished_result, prepare_run_dir, saved_execution
 from dskd_core.train.state import Progress, load_train_state
 
 Observer = Callable[[dict[str, Any]], None]
@@ -122,6 +122,8 @@ def fit(
     is refused unless ``allow_weak_teacher``.
     """
     run_dir = run_dir or cfg.run_dir(settings.runs_dir)
+    if resume and not overwrite and (done := finished_result(cfg, run_dir)) is not None:
+        return RunResult(run_dir, done)  # a finished run of this very config: its result, nothing written
     dist = setup(settings.device, cfg.world_size)  # one process, or this rank of a torchrun launch
     device = dist.device
     if resume:  # what the request leaves to the device, the run keeps as it started (e.g. a lockstep run)
@@ -133,7 +135,7 @@ def fit(
     train_data, test_data = load_dataset(cfg.dataset, settings.data_dir, settings.download)
     spec = fitted_spec(get_dataset_spec(cfg.dataset), train_data, cfg.num_classes)
     notify = observer or (lambda event: None)
-    with deterministic_kernels(cfg.deterministic, autotune=execution.fast):
+    with deterministic_kernels(cfg.deterministic, autotune=execution.fast), tf32_mode(execution.tf32):
         # Reads only, nothing written yet: a bad teacher or dataset fails before the run folder is touched.
         distiller = build_distiller(cfg, settings, spec.num_classes, device, allow_weak_teacher=allow_weak_teacher)
         distiller.bind_data(train_data)  # data-sized state (CRD's memory banks), or a refusal, before any write
@@ -167,8 +169,7 @@ def fit(
             )
             teacher_acc = None
             if distiller.teacher is not None and not trainer.resumed:
-                with execution_autocast(execution, device):
-                    teacher_acc = evaluate(distiller.teacher, test_loader, dist).top1
+                teacher_acc = evaluate(distiller.teacher, test_loader, dist).top1
             trainer.start(len(train_data), len(test_data), len(train_loader), teacher_acc)
             try:
                 for epoch in range(trainer.progress.epoch + 1, cfg.epochs + 1):
@@ -357,12 +358,11 @@ class Trainer:
         stats["train_loss"] = sum(stats.values())
         stats["train_acc"] = 100.0 * totals["correct"] / seen
         trained = time.perf_counter()  # the statistics' read waited for the epoch's last step
-        with execution_autocast(self.execution, self.device):
-            result = evaluate(distiller.student, test_loader, self.dist)
+        result = evaluate(distiller.student, test_loader, self.dist)  # strict fp32, whatever the training precision
         evaluated = time.perf_counter()
         progress.epoch = self.epoch
         progress.wall_time_s += time.perf_counter() - self._tick
-        if result.top1 > progress.best_acc or progress.best_epoch == 0:
+        if result.top1 >= progress.best_acc:  # on a tie the later epoch, as DSKD saves on >=
             progress.best_acc, progress.best_epoch = result.top1, self.epoch
             progress.best_state = {
                 k: v.detach().to("cpu", copy=True) for k, v in distiller.student.state_dict().items()

@@ -26,7 +26,7 @@ from dskd_core.runlock import RunLock
 from dskd_core.train.build import load_model, resolve_device, teacher_checkpoint
 from dskd_core.train.engine import Observer, RunResult, Trainer, build_distiller, deterministic_kernels
 from dskd_core.train.evaluate import evaluate
-from dskd_core.train.fast import Execution, resolve_execution
+from dskd_core.train.fast import resolve_execution, tf32_mode
 
 #: RunConfig fields that decide the data stream and the teacher: equal within a lockstep group.
 STREAM_KEYS = (
@@ -40,6 +40,7 @@ STREAM_KEYS = (
     "epoch_passes",
     "epochs",
     "deterministic",
+    "precision",
     "image_size",
     "num_classes",
 )
@@ -96,20 +97,26 @@ class LockstepResult:
     speedup: float | None  # estimated separate-runs time / lockstep time
 
 
-def fit_lockstep(cfgs: Sequence[RunConfig], settings: Settings, *, observer: Observer | None = None) -> LockstepResult:
-    """Train new runs that share a data stream and a teacher together; each in its own run folder."""
+def fit_lockstep(
+    cfgs: Sequence[RunConfig], settings: Settings, *, observer: Observer | None = None, overwrite: bool = False
+) -> LockstepResult:
+    """Train new runs that share a data stream and a teacher together; each in its own run folder.
+
+    ``overwrite`` replaces what the folders hold, as ``fit(overwrite=True)`` (a sweep's ``--overwrite``).
+    """
     if not cfgs or len({stream_key(c) for c in cfgs}) != 1:
         raise UsageError("lockstep runs must share dataset, teacher, seed, batch stream and epochs")
     notify = observer or (lambda event: None)
     device = resolve_device(settings.device)
     if not all(can_share(c, settings) for c in cfgs):
         raise UsageError("lockstep runs share one reference-path step: train fast-path and CRD runs singly")
-    cfgs = [c.model_copy(update=Execution().as_config()) for c in cfgs]  # recorded: the reference path
+    execution = resolve_execution(cfgs[0], device, cfgs[0].world_size)  # the reference path (can_share)
+    cfgs = [c.model_copy(update=execution.as_config()) for c in cfgs]  # recorded as it runs
     first = cfgs[0]
     train_data, test_data = load_dataset(first.dataset, settings.data_dir, settings.download)
     spec = fitted_spec(get_dataset_spec(first.dataset), train_data, first.num_classes)
     train_loader, test_loader = run_loaders(first, settings, spec, (train_data, test_data), device)
-    with deterministic_kernels(first.deterministic), contextlib.ExitStack() as stack:
+    with deterministic_kernels(first.deterministic), tf32_mode(execution.tf32), contextlib.ExitStack() as stack:
         shared = None
         if first.teacher:
             path = teacher_checkpoint(first, settings.teachers_dir)
@@ -120,7 +127,17 @@ def fit_lockstep(cfgs: Sequence[RunConfig], settings: Settings, *, observer: Obs
             run_dir = cfg.run_dir(settings.runs_dir)
             stack.enter_context(RunLock(run_dir))
             trainers.append(
-                Trainer(cfg, distiller, spec, device, run_dir, resume=False, overwrite=False, notify=notify)
+                Trainer(
+                    cfg,
+                    distiller,
+                    spec,
+                    device,
+                    run_dir,
+                    resume=False,
+                    overwrite=overwrite,
+                    notify=notify,
+                    execution=execution,
+                )
             )
         teacher_acc = evaluate(shared.inner, test_loader).top1 if shared is not None else None
         for trainer in trainers:

@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 import platform
 import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 import dskd_core
 from dskd_core.checkpoint import atomic_write_text, read_metadata, save_student
-from dskd_core.config import RunConfig
+from dskd_core.config import EXECUTION_KEYS, RunConfig, config_differences
 from dskd_core.errors import UsageError
 from dskd_core.methods import Distiller
 from dskd_core.train.build import STUDENT_BEST, STUDENT_LAST
@@ -58,51 +60,155 @@ def read_events(path: Path) -> list[dict[str, Any]]:
     return events
 
 
-#: Config keys of how a run's steps execute; ``fit`` records their effective values.
-EXECUTION_KEYS = ("fast", "precision", "compile")
-
-
 def saved_execution(run_dir: Path) -> dict[str, Any]:
     """The execution keys a run folder's config.json recorded (to resume a run as it ran)."""
     saved = _read_json(run_dir / "config.json")
     return {k: saved[k] for k in EXECUTION_KEYS if k in saved}
 
 
+#: What a run folder is to a request that may reuse it (:meth:`RunFolder.plan`).
+ReuseStatus = Literal["done", "resume", "new", "conflict"]
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """What a run folder holds, measured against a requested config (read only, nothing written)."""
+
+    path: Path
+    has_state: bool  # a committed train state (something to resume)
+    finished: bool  # summary.json says finished
+    epochs_done: int
+    best_acc: float | None
+    #: The run-config keys in which ``config.json`` trains another run than the request, ``epochs``
+    #: included (:func:`~dskd_core.config.config_differences`); empty when config.json is unreadable.
+    differences: tuple[str, ...]
+
+    @property
+    def occupied(self) -> bool:
+        """Whether training afresh here would replace something: a committed epoch or a finished run."""
+        return self.has_state or self.finished
+
+    @property
+    def reusable(self) -> bool:
+        """A finished run of the requested config: the request's result is already here."""
+        return self.finished and not self.differences
+
+    @property
+    def resume_differences(self) -> tuple[str, ...]:
+        """The differences a resume refuses: all but ``epochs`` (a resume may change how long the run is)."""
+        return tuple(k for k in self.differences if k != "epochs")
+
+    def plan(self, epochs: int) -> ReuseStatus:
+        """What a sweep or the quickstart does here for a request of ``epochs`` epochs.
+
+        ``done``: a finished run of the requested config, reused as it is. ``resume``: a train
+        state of this config short of ``epochs`` (a finished run of fewer epochs is extended).
+        ``new``: nothing committed here. ``conflict``: another run, or more epochs than requested.
+        """
+        if not self.occupied:
+            return "new"
+        if self.reusable:
+            return "done"
+        if self.resume_differences:
+            return "conflict"
+        if self.has_state and ("epochs" not in self.differences or self.epochs_done < epochs):
+            return "resume"
+        return "conflict"
+
+    @property
+    def conflict_keys(self) -> tuple[str, ...]:
+        """The keys to name when :meth:`plan` says ``conflict`` (an unfinished run's epochs only when
+        they are the reason: it has done more than requested)."""
+        keys = self.differences if self.finished else self.resume_differences
+        return keys or ("epochs",)
+
+
+def inspect_run_dir(cfg: RunConfig, run_dir: Path) -> RunFolder:
+    """Compare ``run_dir``'s ``config.json`` and ``summary.json`` with ``cfg``, touching nothing."""
+    summary = _read_json(run_dir / "summary.json")
+    saved = _read_json(run_dir / "config.json")
+    differences = config_differences(saved, cfg.model_dump(mode="json")) if saved else []
+    finished = summary.get("status") == "finished"
+    try:
+        epochs_done = int(summary.get("epochs_done") or 0)
+    except (TypeError, ValueError):
+        epochs_done = 0
+    if finished and epochs_done < cfg.epochs and "epochs" not in differences:
+        differences.append("epochs")  # a finished run stopped short of the requested epochs is not it
+    best = summary.get("best_acc")
+    return RunFolder(
+        path=run_dir,
+        has_state=has_train_state(run_dir / "checkpoints"),
+        finished=finished,
+        epochs_done=epochs_done,
+        best_acc=best if isinstance(best, (int, float)) else None,
+        differences=tuple(differences),
+    )
+
+
+def finished_result(cfg: RunConfig, run_dir: Path) -> dict[str, Any] | None:
+    """The ``summary.json`` of a finished, intact run of ``cfg`` in ``run_dir``, else None.
+
+    Intact: its config is readable and equals ``cfg``, both student files exist and the log holds
+    the last epoch; a folder a kill left behind (derived files missing) is resumed and repaired instead.
+    """
+    folder = inspect_run_dir(cfg, run_dir)
+    if not folder.reusable or not _read_json(run_dir / "config.json"):
+        return None
+    if not all((run_dir / "checkpoints" / name).is_file() for name in (STUDENT_LAST, STUDENT_BEST)):
+        return None
+    logged = {e.get("epoch") for e in read_events(run_dir / "log.jsonl") if e.get("event") == "epoch"}
+    return _read_json(run_dir / "summary.json") if folder.epochs_done in logged else None
+
+
+def another_config(run_dir: Path, keys: Sequence[str]) -> str:
+    """``RUN_DIR holds a run with another config (lr, beta differ)``: the start of a refusal."""
+    verb = "differs" if len(keys) == 1 else "differ"
+    return f"{run_dir} holds a run with another config ({', '.join(keys)} {verb})"
+
+
 def check_run_dir(cfg: RunConfig, run_dir: Path, *, resume: bool, overwrite: bool) -> None:
-    """Refuse what :func:`prepare_run_dir` would refuse, without touching the folder."""
+    """Refuse what :func:`prepare_run_dir` would refuse, without touching the folder.
+
+    Without ``resume``, a folder holding a committed epoch or a finished run is refused: with the
+    keys in which its config differs from ``cfg`` when it is another run, else as a finished or
+    unfinished run of this config. With ``resume``, every key but ``epochs`` must match.
+    """
     if overwrite:
         return
-    ckpt_dir = run_dir / "checkpoints"
-    summary = _read_json(run_dir / "summary.json")
-    if has_train_state(ckpt_dir) and not resume:
-        if summary.get("status") == "finished":
-            raise UsageError(
-                f"{run_dir} holds a finished run (best top-1 {summary.get('best_acc', 0):.2f}): pass --overwrite to "
-                "retrain it, --resume with more --epochs to extend it, or another --seed/--name"
-            )
+    folder = inspect_run_dir(cfg, run_dir)
+    if resume:
+        _check_resume(cfg, folder)
+        return
+    if not folder.occupied:
+        return
+    changed = folder.differences if folder.finished else folder.resume_differences
+    if changed:
+        extend = list(changed) == ["epochs"] and folder.has_state and cfg.epochs > folder.epochs_done
+        fixes = "--resume to extend it, --overwrite to replace it," if extend else "--overwrite to replace it,"
+        raise UsageError(f"{another_config(run_dir, changed)}: pass {fixes} or --name to train this one beside it")
+    if folder.finished:
         raise UsageError(
-            f"{run_dir} holds an unfinished run: pass --resume to continue it or --overwrite to restart it"
+            f"{run_dir} holds a finished run (best top-1 {folder.best_acc or 0:.2f}): pass --overwrite to "
+            "retrain it, --resume with more --epochs to extend it, or another --seed/--name"
         )
-    saved = _read_json(run_dir / "config.json")
-    if resume and saved:
-        now = cfg.model_dump(mode="json")
-        # A key the saved config lacks (written by an older dskd) had its default value.
-        defaults = RunConfig.model_construct(**{k: now[k] for k in ("method", "student")}).model_dump(mode="json")
-        # How steps execute (fast/precision/compile) was not recorded before the fast path existed.
-        unrecorded = {k for k in EXECUTION_KEYS if k not in saved}
-        changed = sorted(
-            k for k in now if k != "epochs" and k not in unrecorded and saved.get(k, defaults.get(k)) != now[k]
+    raise UsageError(f"{run_dir} holds an unfinished run: pass --resume to continue it or --overwrite to restart it")
+
+
+def _check_resume(cfg: RunConfig, folder: RunFolder) -> None:
+    # Keys an older config.json lacks had their defaults; an execution key it did not record matches.
+    changed = folder.resume_differences
+    if changed == ("world_size",):
+        saved = _read_json(folder.path / "config.json")
+        raise UsageError(
+            f"--resume with {cfg.world_size} processes, but {folder.path} trained with "
+            f"{saved.get('world_size', 1)}: launch that many processes (--nproc/torchrun), or start a new run"
         )
-        if changed == ["world_size"]:
-            raise UsageError(
-                f"--resume with {now['world_size']} processes, but {run_dir} trained with "
-                f"{saved.get('world_size', 1)}: launch that many processes (--nproc/torchrun), or start a new run"
-            )
-        if changed:
-            raise UsageError(
-                f"--resume with a different config ({', '.join(changed)} changed): drop those flags, or start a "
-                "new run with another --seed/--name"
-            )
+    if changed:
+        raise UsageError(
+            f"--resume with a different config ({', '.join(sorted(changed))} changed): drop those flags, or start a "
+            "new run with another --seed/--name"
+        )
 
 
 def prepare_run_dir(cfg: RunConfig, run_dir: Path, *, resume: bool, overwrite: bool) -> bool:
