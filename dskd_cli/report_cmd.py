@@ -43,7 +43,12 @@ def report(
         str | None, typer.Option(help="Variant (e.g. kd+sdd[1,2]+ls) of legacy logs whose path does not say.")
     ] = None,
 ) -> None:
-    """Report runs: n, mean ± std of best and last top-1 per (dataset, pair, method, variant), Δ vs the method."""
+    """Report runs: n, mean ± std of best and last top-1 per (dataset, pair, method, variant), Δ vs the method.
+
+    A Δ whose configs differ beyond the variant's own keys (--scales/--stand's) is flagged: ! and ok false.
+
+    Exit code 1 when a run's summary.json or config.json cannot be read: it is listed as excluded, with why.
+    """
     from dskd_core.config import Settings
     from dskd_core.report import Hints, build_report, check_metric, group_curves, paper_grids
 
@@ -56,6 +61,8 @@ def report(
     result = build_report(dirs or [Settings().runs_dir], chosen, hints)
     for path, why in result.skipped:
         render.note(f"skipped {path}: {why}")
+    for path, why in result.unreadable:
+        render.note(f"excluded {path}: unreadable: {why}")
     if paper:
         render.report_paper(paper_grids(result), fmt)
     else:
@@ -65,3 +72,9 @@ def report(
         if not drawn:
             raise UsageError("--curves: no complete run logged per-epoch accuracies; nothing to draw")
         render.report_curves(drawn, curves)
+    if result.unreadable:
+        count = len(result.unreadable)
+        raise DskdError(
+            f"{count} run{'s' if count > 1 else ''} excluded as unreadable (listed above): "
+            "restore or delete their summary.json/config.json, then report again"
+        )

@@ -8,9 +8,18 @@ Nothing here prints; ``dskd_cli/render.py`` turns the returned data into tables.
 
 Policy: a run that did not finish (status other than finished, fewer epochs than configured, a
 legacy log without its closing ``best_acc`` line) is never averaged: it is excluded from n, mean
-and std and listed under the group's ``excluded`` with a flag. A group whose complete runs
-disagree (mixed epoch counts or configs, a seed twice) is averaged over those runs but flagged
-inconsistent in every view (``ok`` false, a ``!`` in the grids).
+and std and listed under the group's ``excluded`` with a flag. A run whose ``summary.json`` or
+``config.json`` cannot be read (corrupt JSON, not an object, an unreadable file) is excluded the
+same way and also listed in :attr:`Report.unreadable`, which the CLI turns into exit code 1. A
+group whose complete runs disagree (mixed epoch counts, epoch passes or configs, a seed twice)
+is averaged over those runs but flagged inconsistent in every view (``ok`` false, a ``!`` in the
+grids).
+
+A Δ pairs a variant with its plain method only as far as their configs agree on every key but
+the variant's own (:data:`VARIANT_KEYS`, plus :data:`STAND_KEYS` when one side has ``--stand``):
+otherwise it is flagged inconsistent with the differing keys named. Legacy logs record little
+of their config; a Δ that involves one compares what is known (epochs, epoch passes, the keys
+both record) and says ``config unknown`` instead of passing or flagging it.
 """
 
 from __future__ import annotations
@@ -83,14 +92,25 @@ _LSKD_NAME = re.compile(
     r"(?P<temp>\d+(?:\.\d+)?),(?P<weight>\d+(?:\.\d+)?)(?:,(?P<beta>\d+(?:\.\d+)?))?\.txt$"
 )
 _SDD_TAG = re.compile(r"sdd,\s*\[([\d,\s]+)\]")
-#: ``kd``, ``kd+sdd[1,2]+ls``; a feature method names the KD term SDD/LS add: ``crd+kd+sdd[1,2]+ls``.
+#: ``kd``, ``kd+sdd[1,2]+ls``; a feature method names the KD term SDD/LS add: ``crd+kd+sdd[1,2]+ls``; an SDD
+#: reduction other than the method's own follows the scales: ``dkd+sdd[1,2]+region+ls``.
 _VARIANT = re.compile(
-    r"^(?P<method>[A-Za-z0-9_]+)(?:\+(?P<added>kd)(?=\+(?:sdd\[|ls$)))?(?:\+sdd\[(?P<scales>[\d,]+)\])?(?P<ls>\+ls)?$"
+    r"^(?P<method>[A-Za-z0-9_]+)(?:\+(?P<added>kd)(?=\+(?:sdd\[|ls$)))?"
+    r"(?:\+sdd\[(?P<scales>[\d,]+)\](?:\+(?P<weighting>region|mean))?)?(?P<ls>\+ls)?$"
 )
 _DATASET_PREFIXES = ("cifar100", "tiny_imagenet", "imagenet", "digits", "synthetic")
 _SKIP_DIRS = frozenset({"checkpoints", "train.events", "__pycache__"})
-#: Config keys that may differ between the seeds of one group (epochs gets its own flag).
-_CONFIG_IGNORED = frozenset({"seed", "teacher_ckpt", "epochs", "name", "deterministic"})
+#: Config keys that may differ between the seeds of one group (epochs and epoch_passes get their own
+#: flags). The teacher is compared by name, not by checkpoint path: paths differ between machines.
+_CONFIG_IGNORED = frozenset({"seed", "teacher_ckpt", "epochs", "epoch_passes", "name", "deterministic"})
+#: What ``--scales``/``--stand`` set: a variant may differ from its plain method in these and still pair.
+VARIANT_KEYS = frozenset({"scales", "stand", "base_temp", "sdd_weighting", "sdd_complementary"})
+#: What ``--stand`` rewrites (KD: T ← base_temp, kd_weight ← w; DKD/RLD: α, β × w, T and RLD's α_T ←
+#: base_temp); part of the variant's own keys only when ``stand`` differs between the two sides.
+STAND_KEYS = frozenset({"temperature", "kd_weight", "alpha", "beta", "alpha_temperature"})
+#: A Δ's config check: every run pair compared in full and equal / a key differs / some run's config unknown.
+ConfigCheck = Literal["consistent", "inconsistent", "unknown"]
+UNREADABLE = "unreadable"
 
 
 # --------------------------------------------------------------------------- records
@@ -127,6 +147,17 @@ class RunRecord:
     curve: tuple[float, ...] = ()  # test top-1 per epoch, epoch 1 first
     config: dict[str, Any] | None = None  # what must agree within a group (seed excluded)
     error: str | None = None
+    epoch_passes: int | None = None  # shuffled passes per epoch; legacy trainers make one
+
+    @property
+    def epochs_run(self) -> int:
+        """The configured epochs, else the epochs logged (what a group's epoch count compares)."""
+        return self.epochs if self.epochs is not None else self.epochs_done
+
+    @property
+    def full_config(self) -> bool:
+        """A dskd ``config.json`` was read: every run-config key is known (missing ones had defaults)."""
+        return self.source == "dskd" and self.config is not None
 
     @property
     def complete(self) -> bool:
@@ -139,6 +170,8 @@ class RunRecord:
         return UNKNOWN not in (self.dataset, self.student, self.method, self.variant, self.teacher)
 
     def incomplete_reason(self) -> str:
+        if self.status == UNREADABLE:
+            return f"unreadable: {self.error}"
         done = f"{self.epochs_done}/{self.epochs}" if self.epochs else f"{self.epochs_done}"
         if self.source != "dskd" and self.status == "unfinished":
             return f"no closing best_acc line ({done} epochs logged)"
@@ -155,6 +188,7 @@ class RunRecord:
             "seed": self.seed,
             "status": self.status,
             "epochs": self.epochs,
+            "epoch_passes": self.epoch_passes,
             "epochs_done": self.epochs_done,
             "best_acc": self.best_acc,
             "last_acc": self.last_acc,
@@ -165,7 +199,10 @@ class RunRecord:
 @dataclass(frozen=True)
 class Discovery:
     records: list[RunRecord]
-    skipped: list[tuple[str, str]]  # (path, why it was not read)
+    skipped: list[tuple[str, str]]  # (path, why it is not a run): no epoch blocks, no method/student
+    #: (path, reason) of every run whose files could not be read; those whose folder names say which
+    #: group they belong to are also records with status ``unreadable`` (excluded from their group).
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
 
 
 def variant_name(method: str, scales: Sequence[int], stand: bool) -> str:
@@ -211,11 +248,17 @@ def model_name(short: str) -> str:
 # --------------------------------------------------------------------------- discovery
 
 
+class UnreadableRun(ValueError):
+    """A run's files cannot be read (corrupt JSON, not an object, an I/O error); the message says which."""
+
+
 def discover(paths: Sequence[Path], hints: Hints | None = None) -> Discovery:
-    """Every run under ``paths`` (folders are walked; files are read as logs), in path order."""
+    """Every run under ``paths`` (folders are walked, a run folder may be given itself; files are read
+    as logs), in path order. Unreadable runs are collected, never raised: see :class:`Discovery`."""
     hints = hints or Hints()
     records: list[RunRecord] = []
     skipped: list[tuple[str, str]] = []
+    unreadable: list[tuple[str, str]] = []
     seen: set[Path] = set()
     for root in paths:
         if not root.exists():
@@ -227,15 +270,24 @@ def discover(paths: Sequence[Path], hints: Hints | None = None) -> Discovery:
             seen.add(key)
             try:
                 record = _read(kind, path, hints)
+            except UnreadableRun as err:
+                unreadable.append((str(path), str(err)))
+                continue
             except (OSError, ValueError) as err:
-                skipped.append((str(path), f"unreadable: {err}"))
+                unreadable.append((str(path), f"{path.name} cannot be read ({_reason(err)})"))
                 continue
             if record is None:
                 why = "no method/student in summary.json or config.json" if kind == "dskd" else "no epoch blocks"
                 skipped.append((str(path), why))
-            else:
-                records.append(record)
-    return Discovery(records, skipped)
+                continue
+            records.append(record)
+            if record.status == UNREADABLE:
+                unreadable.append((record.path, record.error or UNREADABLE))
+    return Discovery(records, skipped, unreadable)
+
+
+def _reason(err: Exception) -> str:
+    return (err.strerror if isinstance(err, OSError) else None) or str(err)
 
 
 def _candidates(root: Path) -> Iterator[tuple[str, Path]]:
@@ -270,32 +322,53 @@ def _read(kind: str, path: Path, hints: Hints) -> RunRecord | None:
     return read_worklog(path, hints)
 
 
+_JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+
+
 def _read_json(path: Path) -> dict[str, Any]:
-    if not path.exists():
+    """A JSON object from ``path``; {} when there is no such file; :class:`UnreadableRun` otherwise."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
         return {}
-    value = json.loads(path.read_text())
-    return value if isinstance(value, dict) else {}
+    except (OSError, UnicodeDecodeError) as err:
+        raise UnreadableRun(f"{path.name} cannot be read ({_reason(err)})") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UnreadableRun(f"{path.name} is not valid JSON ({err})") from None
+    if not isinstance(value, dict):
+        kind = "null" if value is None else _JSON_TYPES.get(type(value), type(value).__name__)
+        raise UnreadableRun(f"{path.name} holds {kind}, not a JSON object")
+    return value
 
 
 def read_jsonl_curve(path: Path) -> tuple[list[float], bool]:
-    """Test top-1 per epoch from ``log.jsonl`` (the last entry of an epoch wins) and whether it ended."""
+    """Test top-1 per epoch from ``log.jsonl`` (the last entry of an epoch wins) and whether it ended.
+
+    A line that does not parse, or an event with odd values, is skipped (a line cut by a kill).
+    """
     by_epoch: dict[int, float] = {}
     ended = False
-    for line in path.read_text().splitlines() if path.exists() else []:
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        lines = []
+    for line in lines:
         try:
             event = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut by a kill
-        if event.get("event") == "epoch" and "test_acc" in event:
-            by_epoch[int(event["epoch"])] = float(event["test_acc"])
-        elif event.get("event") == "end":
-            ended = True
+            if event.get("event") == "epoch" and "test_acc" in event:
+                by_epoch[int(event["epoch"])] = float(event["test_acc"])
+            elif event.get("event") == "end":
+                ended = True
+        except (json.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
+            continue
     return [by_epoch[e] for e in sorted(by_epoch)], ended
 
 
 def _dskd_layout(run_dir: Path) -> dict[str, Any]:
     """``<dataset>/<teacher>-<student>/<variant>/seed<k>`` read back from the path, for what the files lack."""
-    parts = run_dir.parts
+    parts = run_dir.resolve().parts  # "." or "../seed0" name the folder too
     if len(parts) < 4 or not re.fullmatch(r"seed\d+", parts[-1]):
         return {}
     teacher, sep, student = parts[-3].partition("-")
@@ -318,21 +391,88 @@ def _dskd_progress(summary: dict[str, Any], curve: list[float], ended: bool, epo
     return str(status), done
 
 
+def _read_part(path: Path, problems: list[str]) -> dict[str, Any]:
+    try:
+        return _read_json(path)
+    except UnreadableRun as err:
+        problems.append(str(err))
+        return {}
+
+
 def read_dskd_run(run_dir: Path) -> RunRecord | None:
-    """A dskd run folder: ``summary.json`` first, then ``config.json``, ``log.jsonl`` and the folder names."""
-    summary = _read_json(run_dir / "summary.json")
-    config = _read_json(run_dir / "config.json")
-    curve, ended = read_jsonl_curve(run_dir / "log.jsonl")
+    """A dskd run folder: ``summary.json`` first, then ``config.json``, ``log.jsonl`` and the folder names.
+
+    A file that cannot be read makes the run a record with status ``unreadable`` (never averaged)
+    when the rest says which group it is, else raises :class:`UnreadableRun`.
+    """
+    problems: list[str] = []
+    summary = _read_part(run_dir / "summary.json", problems)
+    config = _read_part(run_dir / "config.json", problems)
+    try:
+        curve, ended = read_jsonl_curve(run_dir / "log.jsonl")
+    except OSError as err:
+        problems.append(f"log.jsonl cannot be read ({_reason(err)})")
+        curve, ended = [], False
     info = {**_dskd_layout(run_dir), **config, **{k: v for k, v in summary.items() if v is not None}}
     if "method" not in info or "student" not in info:
+        if problems:
+            raise UnreadableRun("; ".join(problems))
         return None
+    if not problems:
+        try:
+            return _dskd_record(run_dir, summary, config, info, curve, ended)
+        except (TypeError, ValueError) as err:
+            problems.append(f"summary.json or config.json holds a value of the wrong type ({err})")
+    return _unreadable_record(run_dir, summary, config, info, "; ".join(problems))
+
+
+def _unreadable_record(
+    run_dir: Path, summary: dict[str, Any], config: dict[str, Any], info: dict[str, Any], why: str
+) -> RunRecord:
+    """A run that is listed (excluded, with ``why``) under the group its readable parts name."""
     method = str(info["method"])
+    try:
+        variant = _dskd_variant(method, summary, config, info)
+    except (TypeError, ValueError):
+        variant = str(info.get("variant", method))
+    return RunRecord(
+        source="dskd",
+        path=str(run_dir),
+        dataset=str(info.get("dataset", UNKNOWN)),
+        teacher=None if info.get("teacher") is None else str(info["teacher"]),
+        student=str(info["student"]),
+        method=method,
+        variant=variant,
+        seed=_int_or_none(info.get("seed")),
+        status=UNREADABLE,
+        epochs=_int_or_none(info.get("epochs")),
+        epochs_done=0,
+        best_acc=None,
+        last_acc=None,
+        error=why,
+    )
+
+
+def _dskd_variant(method: str, summary: dict[str, Any], config: dict[str, Any], info: dict[str, Any]) -> str:
     scales, stand = config.get("scales", [1]), bool(config.get("stand"))
-    variant = str(summary.get("variant") or (variant_name(method, scales, stand) if config else info.get("variant")))
+    return str(summary.get("variant") or (variant_name(method, scales, stand) if config else info.get("variant")))
+
+
+def _dskd_record(
+    run_dir: Path,
+    summary: dict[str, Any],
+    config: dict[str, Any],
+    info: dict[str, Any],
+    curve: list[float],
+    ended: bool,
+) -> RunRecord:
+    method = str(info["method"])
+    variant = _dskd_variant(method, summary, config, info)
     epochs = _int_or_none(info.get("epochs"))
     status, epochs_done = _dskd_progress(summary, curve, ended, epochs)
     best = summary.get("best_acc") if epochs_done > 0 else None
     last = summary.get("last_acc")
+    full = _with_defaults(config)
     return RunRecord(
         source="dskd",
         path=str(run_dir),
@@ -348,8 +488,9 @@ def read_dskd_run(run_dir: Path) -> RunRecord | None:
         best_acc=float(best) if best is not None else (max(curve) if curve else None),
         last_acc=float(last) if last is not None else (curve[-1] if curve else None),
         curve=tuple(curve),
-        config={k: v for k, v in _with_defaults(config).items() if k not in _CONFIG_IGNORED} or None,
+        config={k: v for k, v in full.items() if k not in _CONFIG_IGNORED} or None,
         error=summary.get("error"),
+        epoch_passes=_int_or_none(full.get("epoch_passes")) if config else None,
     )
 
 
@@ -427,6 +568,7 @@ def _legacy_record(source: str, path: Path, log: Worklog, meta: dict[str, Any]) 
         last_acc=log.test_acc[-1],
         curve=tuple(log.test_acc),
         config=meta.get("config"),
+        epoch_passes=1,  # mdistiller-style trainers make one pass over the training set per epoch
     )
 
 
@@ -606,7 +748,18 @@ class Group:
     notes: list[str] = field(default_factory=list)  # information that is not a problem
     best: Stat = field(default_factory=lambda: summarize([]))
     last: Stat = field(default_factory=lambda: summarize([]))
-    epochs: int | None = None
+    epochs: int | None = None  # None when mixed (flagged) or no complete run
+    epoch_passes: int | None = None  # None when mixed (flagged) or unknown (a dskd run without config.json)
+
+    @property
+    def epochs_label(self) -> str:
+        """``240×1`` (epochs × passes per epoch), ``240`` when passes are unknown, ``mixed``, or ``—``."""
+        if not self.used:
+            return "—"
+        passes = {r.epoch_passes for r in self.used if r.epoch_passes is not None}
+        if self.epochs is None or len(passes) > 1:
+            return "mixed"
+        return f"{self.epochs}×{self.epoch_passes}" if self.epoch_passes is not None else str(self.epochs)
 
     @property
     def key(self) -> GroupKey:
@@ -657,6 +810,7 @@ class Group:
             "best": self.best.as_dict(),
             "last": self.last.as_dict(),
             "epochs": self.epochs,
+            "epoch_passes": self.epoch_passes,
             "ok": self.ok,
             "flags": self.flags,
             "notes": self.notes,
@@ -682,14 +836,38 @@ def _sort_key(group: Group) -> tuple[Any, ...]:
     return (group.dataset, group.teacher or "", group.student, group.method, _variant_sort(group.variant))
 
 
+def config_mismatch(a: RunRecord, b: RunRecord, ignore: Iterable[str] = ()) -> tuple[dict[str, tuple[Any, Any]], bool]:
+    """The config keys in which two runs differ, with (a's, b's) value, and whether both configs were known.
+
+    Two dskd configs are compared in full by :func:`dskd_core.config.config_differences` (keys an
+    older ``config.json`` lacks had their defaults; execution keys left to the device match);
+    two logs of one legacy format by the keys either records; a log and a dskd run by the keys
+    both record. ``_CONFIG_IGNORED`` and ``ignore`` are skipped; epochs are compared elsewhere.
+    """
+    from dskd_core.config import config_differences
+
+    skipped = _CONFIG_IGNORED | set(ignore)
+    if a.config is None or b.config is None:
+        return {}, False
+    ca, cb = a.config, b.config
+    if a.full_config and b.full_config:
+        # Both were completed with the defaults when read (_dskd_record), so .get sees every key.
+        return {k: (ca.get(k), cb.get(k)) for k in config_differences(ca, cb, ignore=skipped)}, True
+    shared = (ca.keys() | cb.keys()) if a.source == b.source else (ca.keys() & cb.keys())
+    return {k: (ca.get(k), cb.get(k)) for k in sorted(shared - skipped) if ca.get(k) != cb.get(k)}, False
+
+
 def _consistency_flags(used: Sequence[RunRecord]) -> list[str]:
     flags = []
-    epochs = sorted({r.epochs if r.epochs is not None else r.epochs_done for r in used})
+    epochs = sorted({r.epochs_run for r in used})
     if len(epochs) > 1:
         flags.append("inconsistent: mixed epochs " + ", ".join(map(str, epochs)))
+    passes = sorted({r.epoch_passes for r in used if r.epoch_passes is not None})
+    if len(passes) > 1:
+        flags.append("inconsistent: mixed epoch_passes " + ", ".join(map(str, passes)))
     for source in sorted({r.source for r in used}):
-        configs = [r.config for r in used if r.source == source and r.config is not None]
-        differing = sorted({k for c in configs for k in c if any(o.get(k) != c.get(k) for o in configs)})
+        same = [r for r in used if r.source == source and r.config is not None]
+        differing = sorted({k for i, r in enumerate(same) for o in same[i + 1 :] for k in config_mismatch(r, o)[0]})
         if differing:
             flags.append(f"inconsistent: mixed configs ({', '.join(differing)} differ)")
     seeds = [r.seed for r in used if r.seed is not None]
@@ -699,13 +877,16 @@ def _consistency_flags(used: Sequence[RunRecord]) -> list[str]:
 
 
 def make_group(runs: Sequence[RunRecord]) -> Group:
-    """Aggregate the runs of one group: incomplete runs are excluded and flagged, never averaged."""
+    """Aggregate the runs of one group: incomplete and unreadable runs are excluded and flagged, never averaged."""
     first = runs[0]
     used = [r for r in runs if r.complete]
     flags = []
-    excluded = len(runs) - len(used)
+    unreadable = sum(r.status == UNREADABLE for r in runs)
+    excluded = len(runs) - len(used) - unreadable
     if excluded:
         flags.append(f"incomplete: {excluded} run{'s' if excluded > 1 else ''} excluded")
+    if unreadable:
+        flags.append(f"unreadable: {unreadable} run{'s' if unreadable > 1 else ''} excluded")
     flags += _consistency_flags(used)
     if not first.metadata_known:
         flags.append("unknown metadata: pass --dataset/--teacher/--student/--method for this log")
@@ -713,7 +894,8 @@ def make_group(runs: Sequence[RunRecord]) -> Group:
     sources = sorted({r.source for r in used})
     if len(sources) > 1:
         notes.append("sources: " + ", ".join(sources))
-    epochs = {r.epochs if r.epochs is not None else r.epochs_done for r in used}
+    epochs = {r.epochs_run for r in used}
+    passes = {r.epoch_passes for r in used if r.epoch_passes is not None}
     return Group(
         dataset=first.dataset,
         teacher=first.teacher,
@@ -727,6 +909,7 @@ def make_group(runs: Sequence[RunRecord]) -> Group:
         best=summarize([r.best_acc for r in used if r.best_acc is not None]),
         last=summarize([r.last_acc for r in used if r.last_acc is not None]),
         epochs=epochs.pop() if len(epochs) == 1 else None,
+        epoch_passes=passes.pop() if len(passes) == 1 else None,
     )
 
 
@@ -746,7 +929,12 @@ def group_records(records: Iterable[RunRecord]) -> list[Group]:
 
 @dataclass(frozen=True)
 class Delta:
-    """``variant`` − ``base`` (its method without SDD or LS) on one pair: means, and per seed when seeds match."""
+    """``variant`` − ``base`` (its method without SDD or LS) on one pair: means, and per seed when seeds match.
+
+    ``config`` says whether the two sides ran the same recipe but for the variant's own keys:
+    ``inconsistent`` (``differing`` names the keys; the Δ is shown but flagged, never ``ok``),
+    ``consistent``, or ``unknown`` when a side's config is not on record (legacy logs: see ``notes``).
+    """
 
     base: Group
     other: Group
@@ -754,10 +942,23 @@ class Delta:
     diff: float | None  # difference of the means
     paired: Stat  # per-seed differences over the seeds both groups hold
     paired_seeds: list[int]
+    config: ConfigCheck = "consistent"
+    differing: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  # the inconsistency, keys and values named
+    notes: list[str] = field(default_factory=list)  # "config unknown …"
 
     @property
     def dskd(self) -> bool:
         return is_dskd_variant(self.other.variant)
+
+    @property
+    def consistent(self) -> bool:
+        """The two configs agree as far as they are known (``unknown`` is not a disagreement)."""
+        return self.config != "inconsistent"
+
+    @property
+    def ok(self) -> bool:
+        return self.base.ok and self.other.ok and self.consistent
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -775,15 +976,64 @@ class Delta:
             "paired": None
             if not self.paired_seeds
             else {"n": self.paired.n, "mean": self.paired.mean, "std": self.paired.std, "seeds": self.paired_seeds},
-            "ok": self.base.ok and self.other.ok,
+            "ok": self.ok,
+            "config": self.config,
+            "differing": self.differing,
+            "flags": self.flags,
+            "notes": self.notes,
         }
 
 
+def variant_keys(base: Group, other: Group) -> frozenset[str]:
+    """The keys a variant may set apart from its base: ``--scales``/``--stand``'s, and what ``--stand`` rewrites."""
+    stands = {p[2] if (p := parse_variant(g.variant)) is not None else None for g in (base, other)}
+    return VARIANT_KEYS | STAND_KEYS if len(stands) > 1 else VARIANT_KEYS
+
+
+def _value_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _unknown_label(record: RunRecord) -> str:
+    return f"{record.source} logs" if record.source != "dskd" else "dskd runs without config.json"
+
+
+def compare_groups(base: Group, other: Group) -> tuple[ConfigCheck, dict[str, tuple[Any, Any]], list[str]]:
+    """Every used run of ``base`` against every used run of ``other``: epochs, epoch passes and the config
+    but for :func:`variant_keys`. Returns the verdict, the differing keys with (base, other) values of
+    the first pair that differs, and which runs' configs are unknown."""
+    ignore = variant_keys(base, other)
+    differing: dict[str, tuple[Any, Any]] = {}
+    unknown: set[str] = set()
+    for b in base.used:
+        for o in other.used:
+            if b.epochs_run != o.epochs_run:
+                differing.setdefault("epochs", (b.epochs_run, o.epochs_run))
+            if None not in (b.epoch_passes, o.epoch_passes) and b.epoch_passes != o.epoch_passes:
+                differing.setdefault("epoch_passes", (b.epoch_passes, o.epoch_passes))
+            found, known = config_mismatch(b, o, ignore)
+            for key, values in found.items():
+                differing.setdefault(key, values)
+            if not known:
+                unknown |= {_unknown_label(r) for r in (b, o) if not r.full_config}
+    compared = bool(base.used and other.used)
+    verdict: ConfigCheck = "inconsistent" if differing else ("unknown" if unknown or not compared else "consistent")
+    return verdict, differing, sorted(unknown)
+
+
 def paired_delta(base: Group, other: Group, metric: Metric) -> Delta:
-    """Difference of means, plus the mean ± std of per-seed differences over the shared seeds."""
+    """Difference of means, plus the mean ± std of per-seed differences over the shared seeds, and
+    whether the two configs agree (:func:`compare_groups`); a disagreement is flagged, not hidden."""
     b, o = base.stat(metric).mean, other.stat(metric).mean
     base_seeds, other_seeds = base.by_seed(metric), other.by_seed(metric)
     shared = sorted(set(base_seeds) & set(other_seeds))
+    verdict, differing, unknown = compare_groups(base, other)
+    flags, notes = [], []
+    if differing:
+        pairs = ", ".join(f"{k} ({_value_text(x)} vs {_value_text(y)})" for k, (x, y) in differing.items())
+        flags.append(f"inconsistent: {base.variant} and {other.variant} differ in {pairs}")
+    if unknown:
+        notes.append(f"config unknown for {' and '.join(unknown)}: only the epochs and keys they record compared")
     return Delta(
         base=base,
         other=other,
@@ -791,6 +1041,10 @@ def paired_delta(base: Group, other: Group, metric: Metric) -> Delta:
         diff=None if b is None or o is None else o - b,
         paired=summarize([other_seeds[s] - base_seeds[s] for s in shared]),
         paired_seeds=shared,
+        config=verdict,
+        differing=list(differing),
+        flags=flags,
+        notes=notes,
     )
 
 
@@ -814,9 +1068,17 @@ class Report:
     groups: list[Group]
     deltas: list[Delta]
     skipped: list[tuple[str, str]]
+    #: (path, reason) of every run excluded because its files could not be read (the CLI exits 1).
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
 
     def delta_for(self, group: Group) -> Delta | None:
         return next((d for d in self.deltas if d.other is group), None)
+
+    @property
+    def ungrouped_unreadable(self) -> list[tuple[str, str]]:
+        """Unreadable runs that no group lists (nothing readable said which run they are)."""
+        grouped = {r.path for g in self.groups for r in g.excluded}
+        return [(p, r) for p, r in self.unreadable if p not in grouped]
 
     def as_dict(self) -> dict[str, Any]:
         """The ``--format json`` document."""
@@ -825,6 +1087,7 @@ class Report:
             "groups": [g.as_dict(self.metric) for g in self.groups],
             "deltas": [d.as_dict() for d in self.deltas],
             "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+            "unreadable": [{"path": p, "reason": r} for p, r in self.unreadable],
         }
 
 
@@ -835,17 +1098,18 @@ def check_metric(metric: str) -> Metric:
 
 
 def build_report(paths: Sequence[Path], metric: str = "best", hints: Hints | None = None) -> Report:
-    """Discover, group and aggregate; a folder with nothing reportable is a usage error."""
+    """Discover, group and aggregate; a folder with nothing reportable (not even an unreadable run) is a
+    usage error."""
     chosen = check_metric(metric)
     found = discover(paths, hints)
-    if not found.records:
+    if not found.records and not found.unreadable:
         where = ", ".join(str(p) for p in paths)
         raise UsageError(
             f"no runs found under {where}: point report at dskd run folders (runs/...) or legacy logs "
             "(worklog.txt, TYPE,TEACHER,STUDENT,BASE_TEMP,KD_WEIGHT.txt)"
         )
     groups = group_records(found.records)
-    return Report(chosen, groups, deltas(groups, chosen), found.skipped)
+    return Report(chosen, groups, deltas(groups, chosen), found.skipped, found.unreadable)
 
 
 # --------------------------------------------------------------------------- the DSKD README grids
@@ -888,10 +1152,20 @@ class PaperCell:
     group: Group
     metric: Metric
     best_in_column: bool = False
+    vs_base: Delta | None = None  # a METHOD + DSKD cell's Δ to the METHOD cell above it
 
     @property
     def stat(self) -> Stat:
         return self.group.stat(self.metric)
+
+    @property
+    def flags(self) -> list[str]:
+        """The group's flags, and for a METHOD + DSKD cell a config that differs from the METHOD cell's."""
+        return self.group.flags + (self.vs_base.flags if self.vs_base is not None else [])
+
+    @property
+    def ok(self) -> bool:
+        return not self.flags
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -900,8 +1174,8 @@ class PaperCell:
             "mean": self.stat.mean,
             "std": self.stat.std,
             "best_in_column": self.best_in_column,
-            "ok": self.group.ok,
-            "flags": self.group.flags,
+            "ok": self.ok,
+            "flags": self.flags,
         }
 
 
@@ -1005,11 +1279,11 @@ def _paper_table(
             ours, note = pick_dskd_group(candidates, recommended_scales(method, teacher, student, name))
             if note:
                 notes.append(f"{label} + DSKD, {t_label}/{s_label}: {note}")
-            plain_cells.append(PaperCell(plain, report.metric) if plain else None)
-            dskd_cells.append(PaperCell(ours, report.metric) if ours else None)
             delta = None
             if plain is not None and ours is not None and plain.n and ours.n:
                 delta = paired_delta(plain, ours, report.metric)
+            plain_cells.append(PaperCell(plain, report.metric) if plain else None)
+            dskd_cells.append(PaperCell(ours, report.metric, vs_base=delta) if ours else None)
             delta_cells[method].append(delta)
         grid[(method, False)], grid[(method, True)] = plain_cells, dskd_cells
     columns_best = list(zip(*grid.values(), strict=True))

@@ -55,8 +55,9 @@ def write_dskd_run(
     status: str = "finished",
     lr: float = 0.05,
     folder: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
-    """A run folder as the engine writes it: config.json, log.jsonl, summary.json."""
+    """A run folder as the engine writes it: config.json (plus ``extra`` keys), log.jsonl, summary.json."""
     variant = variant_name(method, scales, stand)
     pair = f"{teacher}-{student}" if teacher else student
     run = root / dataset / pair / (folder or variant) / f"seed{seed}"
@@ -64,6 +65,7 @@ def write_dskd_run(
     curve = _curve(best, best if last is None else last, epochs)[: epochs if done is None else done]
     config = {"method": method, "student": student, "teacher": teacher, "dataset": dataset, "seed": seed}
     config |= {"epochs": epochs, "lr": lr, "scales": list(scales), "stand": stand, "teacher_ckpt": None}
+    config |= extra or {}
     (run / "config.json").write_text(json.dumps(config))
     events: list[dict[str, Any]] = [{"event": "start", "epoch": 0, "epochs": epochs}]
     events += [
@@ -510,3 +512,209 @@ def test_variant_names_match_the_run_config_and_parse_back(method: str, scales: 
     cfg = resolve_run_config(method=method, dataset="cifar100", flags={"scales": scales, "stand": stand}, **pair)
     assert variant_name(method, scales, stand) == cfg.variant
     assert parse_variant(cfg.variant) == (method, scales, stand)
+
+
+# --------------------------------------------------------------------------- Δ only between matching configs
+
+OURS = "kd+sdd[1,2]+ls"
+
+
+def _resolved(method: str, **flags: Any) -> dict[str, Any]:
+    """The config.json `dskd train` would write (presets, --stand rewrites and all)."""
+    cfg = resolve_run_config(method=method, teacher="resnet32x4", student="resnet8x4", flags=flags or None)
+    return cfg.model_dump(mode="json")
+
+
+def _pair_runs(root: Path, base: dict[str, Any], ours: dict[str, Any], method: str = "kd") -> None:
+    """Two seeds of METHOD (config ``base``) and of METHOD + SDD[1,2] + LS (config ``ours``)."""
+    for seed, (b, o) in enumerate([(70.0, 73.0), (71.0, 75.0)]):
+        write_dskd_run(root, best=b, seed=seed, method=method, extra={**base, "seed": seed})
+        write_dskd_run(root, best=o, seed=seed, method=method, scales=(1, 2), stand=True, extra={**ours, "seed": seed})
+
+
+def test_a_delta_between_different_epoch_passes_is_flagged(tmp_path: Path) -> None:
+    _pair_runs(tmp_path, {"epoch_passes": 1}, {"epoch_passes": 8})
+    (delta,) = build_report([tmp_path]).deltas
+    assert (delta.config, delta.differing, delta.ok) == ("inconsistent", ["epoch_passes"], False)
+    assert delta.base.ok and delta.other.ok  # each group is consistent in itself
+    assert delta.diff == pytest.approx(3.5)  # shown, but flagged
+    doc = json.loads(_invoke(str(tmp_path), "--format", "json").stdout)
+    (d,) = doc["deltas"]
+    assert (d["ok"], d["config"], d["differing"]) == (False, "inconsistent", ["epoch_passes"])
+    assert d["flags"] == ["inconsistent: kd and kd+sdd[1,2]+ls differ in epoch_passes (1 vs 8)"]
+    assert (_group(doc, "kd")["epoch_passes"], _group(doc, OURS)["epoch_passes"]) == (1, 8)
+    assert _group(doc, OURS)["runs"][0]["epoch_passes"] == 8
+    table = _invoke(str(tmp_path)).stdout
+    assert "vs kd !" in table and "Δ inconsistent: kd and kd+sdd[1,2]+ls differ in epoch_passes (1 vs 8)" in table
+    assert "4×1" in table and "4×8" in table
+    md = _invoke(str(tmp_path), "--format", "md").stdout
+    row = next(line for line in md.splitlines() if f"| {OURS} |" in line)
+    assert "| 4×8 |" in row and "vs kd ! |" in row and "epoch_passes (1 vs 8)" in row
+    rows = {r["variant"]: r for r in csv.DictReader(io.StringIO(_invoke(str(tmp_path), "--format", "csv").stdout))}
+    assert (rows[OURS]["epoch_passes"], rows[OURS]["delta_ok"], rows[OURS]["delta_config"]) == (
+        "8",
+        "false",
+        "inconsistent",
+    )
+    assert rows[OURS]["ok"] == "true" and "epoch_passes" in rows[OURS]["delta_flags"]
+    # --paper: the + DSKD cell and the Δ cell carry the !, the note below names the key.
+    paper = _md_rows(_invoke(str(tmp_path), "--paper", "--format", "md").stdout)
+    assert paper["KD"][0][0] == "70.50 ± 0.71 (n=2)" and paper["KD + DSKD"][0][0].endswith(" !")
+    assert paper["Δ KD"][0][0] == "+3.50 ± 0.71 (paired, n=2) !"
+    grid = json.loads(_invoke(str(tmp_path), "--paper", "--format", "json").stdout)["tables"][0]
+    ours_cell = grid["rows"][1]["cells"][0]
+    assert not ours_cell["ok"] and "epoch_passes (1 vs 8)" in ours_cell["flags"][0]
+    assert grid["rows"][0]["cells"][0]["ok"] and not grid["deltas"][0]["cells"][0]["ok"]
+    text = _invoke(str(tmp_path), "--paper", "--format", "md").stdout
+    assert "! kd+sdd[1,2]+ls resnet32x4→resnet8x4: inconsistent: kd and kd+sdd[1,2]+ls differ in epoch_passes" in text
+
+
+def test_the_variants_own_keys_do_not_flag_a_delta(tmp_path: Path) -> None:
+    """kd vs kd+sdd[1,2]+ls as `dskd train` writes them: T, kd_weight (and DKD's α, β) rewritten by --stand."""
+    for method in ("kd", "dkd"):
+        base, ours = _resolved(method), _resolved(method, scales=[1, 2], stand=True)
+        assert {k for k in base if base[k] != ours[k]} >= {"temperature", "scales", "stand"}
+        ours |= {"sdd_weighting": "mean", "sdd_complementary": 3.0, "base_temp": 3.0}
+        ours |= {"deterministic": True, "name": "mine", "teacher_ckpt": "teachers/../teachers/t.safetensors"}
+        _pair_runs(tmp_path / method, base, ours, method=method)
+        (delta,) = build_report([tmp_path / method]).deltas
+        assert (delta.config, delta.differing, delta.flags, delta.ok) == ("consistent", [], [], True), method
+    doc = json.loads(_invoke(str(tmp_path), "--format", "json").stdout)
+    assert [(d["method"], d["ok"], d["config"]) for d in doc["deltas"]] == [
+        ("dkd", True, "consistent"),
+        ("kd", True, "consistent"),
+    ]
+    assert "vs kd !" not in _invoke(str(tmp_path)).stdout and "vs dkd !" not in _invoke(str(tmp_path)).stdout
+
+
+def test_stand_keys_count_when_stand_is_the_same(tmp_path: Path) -> None:
+    """kd vs kd+sdd[1,2] (no --stand): a different temperature is a different recipe, not the variant's own key."""
+    for seed in (0, 1):
+        write_dskd_run(tmp_path, best=70.0 + seed, seed=seed, extra={"temperature": 4.0})
+        write_dskd_run(tmp_path, best=72.0 + seed, seed=seed, scales=(1, 2), extra={"temperature": 2.0})
+    (delta,) = build_report([tmp_path]).deltas
+    assert (delta.config, delta.differing) == ("inconsistent", ["temperature"])
+    assert delta.flags == ["inconsistent: kd and kd+sdd[1,2] differ in temperature (4.0 vs 2.0)"]
+
+
+def test_a_different_lr_or_epoch_count_flags_a_delta(tmp_path: Path) -> None:
+    for seed in (0, 1):
+        write_dskd_run(tmp_path / "lr", best=70.0, seed=seed, lr=0.05)
+        write_dskd_run(tmp_path / "lr", best=72.0, seed=seed, scales=(1, 2), stand=True, lr=0.1)
+        write_dskd_run(tmp_path / "ep", best=70.0, seed=seed, epochs=4)
+        write_dskd_run(tmp_path / "ep", best=72.0, seed=seed, scales=(1, 2), stand=True, epochs=6)
+    (lr,) = build_report([tmp_path / "lr"]).deltas
+    assert (lr.ok, lr.differing) == (False, ["lr"]) and "lr (0.05 vs 0.1)" in lr.flags[0]
+    (ep,) = build_report([tmp_path / "ep"]).deltas
+    assert (ep.ok, ep.differing) == (False, ["epochs"]) and "epochs (4 vs 6)" in ep.flags[0]
+    doc = json.loads(_invoke(str(tmp_path / "lr"), "--format", "json").stdout)
+    assert doc["deltas"][0]["ok"] is False and doc["deltas"][0]["differing"] == ["lr"]
+
+
+def test_a_delta_with_legacy_logs_says_config_unknown(mixed: Path) -> None:
+    """mdistiller worklogs record no config: neither flagged nor silently passed."""
+    (delta,) = [d for d in build_report([mixed]).deltas if d.other.variant == OURS]
+    assert (delta.config, delta.ok, delta.flags) == ("unknown", True, [])
+    assert delta.notes == ["config unknown for mdistiller logs: only the epochs and keys they record compared"]
+    (dskd_only,) = [d for d in build_report([mixed / "runs"]).deltas if d.other.variant == OURS]
+    assert dskd_only.config == "consistent" and not dskd_only.notes
+    table = _invoke(str(mixed)).stdout
+    assert "vs kd ?" in table and "Δ config unknown for mdistiller logs" in table
+    assert "4×1" in table  # worklogs: one pass per epoch, like dskd's default
+    md = _invoke(str(mixed), "--paper", "--format", "md").stdout
+    assert _md_rows(md)["Δ KD"][0][0].endswith(" ?") and "? Δ KD ResNet32x4/ResNet8x4: config unknown" in md
+
+
+# --------------------------------------------------------------------------- unreadable runs
+
+
+def test_unreadable_runs_are_excluded_with_their_reason_and_exit_1(tmp_path: Path) -> None:
+    write_dskd_run(tmp_path, best=70.0, seed=0)
+    (write_dskd_run(tmp_path, best=99.0, seed=1) / "summary.json").write_text('{"status": "finis')
+    (write_dskd_run(tmp_path, best=98.0, seed=2) / "config.json").write_text("[1, 2]")
+    broken = write_dskd_run(tmp_path, best=97.0, seed=3)
+    (broken / "summary.json").unlink()
+    (broken / "summary.json").mkdir()  # a file that cannot be read (root reads any mode)
+    stray = tmp_path / "elsewhere" / "run"
+    stray.mkdir(parents=True)
+    (stray / "summary.json").write_text("not json")  # nothing says which run this is
+    write_dskd_run(tmp_path, best=96.0, seed=4, status="running", done=2)  # incomplete, not corrupt
+
+    result = _invoke(str(tmp_path), "--format", "json")
+    assert result.exit_code == 1, result.output
+    doc = json.loads(result.stdout)  # the report is still printed
+    kd = _group(doc, "kd")
+    assert kd["n"] == 1 and kd["best"]["mean"] == pytest.approx(70.0)
+    assert kd["flags"] == ["incomplete: 1 run excluded", "unreadable: 3 runs excluded"]
+    reasons = {Path(e["path"]).name: e["reason"] for e in kd["excluded"]}
+    assert reasons["seed1"].startswith("unreadable: summary.json is not valid JSON")
+    assert reasons["seed2"] == "unreadable: config.json holds an array, not a JSON object"
+    assert reasons["seed3"].startswith("unreadable: summary.json cannot be read (")
+    assert reasons["seed4"].startswith("running after 2/4")
+    unreadable = {Path(u["path"]).name: u["reason"] for u in doc["unreadable"]}
+    assert set(unreadable) == {"seed1", "seed2", "seed3", "run"}
+    assert unreadable["run"].startswith("summary.json is not valid JSON")
+    err = _stderr(result)
+    assert "excluded" in err and "4 runs excluded as unreadable" in err and "Traceback" not in result.output
+    assert err.strip().splitlines()[-1].startswith("error: 4 runs excluded as unreadable")
+
+    table = _invoke(str(tmp_path))
+    assert table.exit_code == 1
+    assert "seed 1 not averaged, unreadable: summary.json is not valid JSON" in table.stdout
+    assert "run: not reported, unreadable: summary.json is not valid JSON" in table.stdout
+    paper = _invoke(str(tmp_path), "--paper", "--format", "md")
+    assert paper.exit_code == 1 and "unreadable: 3 runs excluded" in paper.stdout
+
+    # Incomplete runs alone keep exit code 0.
+    for name in ("seed1", "seed2", "seed3"):
+        shutil.rmtree(tmp_path / "cifar100/resnet32x4-resnet8x4/kd" / name)
+    shutil.rmtree(stray)
+    clean = _invoke(str(tmp_path), "--format", "json")
+    assert clean.exit_code == 0, clean.output
+    assert json.loads(clean.stdout)["unreadable"] == []
+
+
+def test_only_unreadable_runs_is_still_a_report_with_exit_1(tmp_path: Path) -> None:
+    stray = tmp_path / "run"
+    stray.mkdir()
+    (stray / "summary.json").write_text("null")
+    result = _invoke(str(tmp_path), "--format", "json")
+    assert result.exit_code == 1, result.output
+    doc = json.loads(result.stdout)
+    assert doc["groups"] == [] and doc["unreadable"] == [
+        {"path": str(stray), "reason": "summary.json holds null, not a JSON object"}
+    ]
+
+
+def test_report_help_names_the_exit_code() -> None:
+    help_text = " ".join(runner.invoke(app, ["report", "--help"]).output.split())
+    assert "Exit code 1 when a run's summary.json or config.json cannot be read" in help_text
+
+
+# --------------------------------------------------------------------------- a run folder given directly
+
+
+def test_a_run_folder_given_directly_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = write_dskd_run(tmp_path / "runs", best=70.0, seed=0)
+    write_dskd_run(tmp_path / "runs", best=72.0, seed=1)
+    result = _invoke(str(run), "--format", "json")
+    assert result.exit_code == 0, result.output
+    (group,) = json.loads(result.stdout)["groups"]
+    assert (group["variant"], group["n"], group["seeds"], group["best"]["mean"]) == ("kd", 1, [0], 70.0)
+    # A bare summary.json, the folder given as "." from inside it: the folder names say the rest.
+    bare = tmp_path / "runs/cifar100/vgg13-vgg8/dkd+sdd[1,2]+ls/seed3"
+    bare.mkdir(parents=True)
+    (bare / "summary.json").write_text(json.dumps({"status": "finished", "epochs": 240, "best_acc": 75.17}))
+    monkeypatch.chdir(bare)
+    here = _invoke(".", "--format", "json")
+    assert here.exit_code == 0, here.output
+    (group,) = json.loads(here.stdout)["groups"]
+    assert (group["teacher"], group["student"], group["variant"], group["seeds"]) == (
+        "vgg13",
+        "vgg8",
+        "dkd+sdd[1,2]+ls",
+        [3],
+    )
+    # The variant folder walks its seeds.
+    variant = _invoke(str(run.parent), "--format", "json")
+    assert json.loads(variant.stdout)["groups"][0]["seeds"] == [0, 1]
