@@ -13,10 +13,10 @@ _dskd() {
         train)
             case "$prev" in
                 --dataset|-d) COMPREPLY=($(compgen -W "$datasets" -- "$cur")); return;;
-                --scales|--M|--base-temp|--kd-weight|--sdd-weighting|--sdd-complementary|--clip-grad|--epochs|--batch-size|--lr|--seed|--device|--set|--name|--image-size|--num-classes|--workers|--nproc|--lr-scaling|--precision) COMPREPLY=(); return;;
+                --scales|--M|--base-temp|--kd-weight|--sdd-weighting|--sdd-complementary|--clip-grad|--preset-source|--epochs|--batch-size|--lr|--seed|--device|--set|--name|--image-size|--num-classes|--workers|--nproc|--lr-scaling|--precision) COMPREPLY=(); return;;
                 --data-dir|--teachers-dir|--teacher-ckpt|--runs-dir|--config) COMPREPLY=($(compgen -f -- "$cur")); return;;
             esac
-            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--dataset -d --scales --M --stand --logit-stand --base-temp --kd-weight --same-t --sdd-weighting --sdd-complementary --clip-grad --aug --no-preset --epochs --batch-size --lr --seed --device --data-dir --teachers-dir --teacher-ckpt --runs-dir --config --set --name --deterministic --resume --overwrite --allow-weak-teacher --image-size --num-classes --workers --nproc --sync-bn --lr-scaling --fast --precision --compile --dry-run -h --help" -- "$cur")); return; fi
+            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--dataset -d --scales --M --stand --logit-stand --base-temp --kd-weight --same-t --sdd-weighting --sdd-complementary --clip-grad --aug --no-preset --preset-source --epochs --batch-size --lr --seed --device --data-dir --teachers-dir --teacher-ckpt --runs-dir --config --set --name --deterministic --resume --overwrite --allow-weak-teacher --image-size --num-classes --workers --nproc --sync-bn --lr-scaling --fast --precision --compile --dry-run -h --help" -- "$cur")); return; fi
             local pos; [[ $COMP_CWORD -eq 2 ]] && pos="$methods" || pos="$models"
             COMPREPLY=($(compgen -W "$pos" -- "$cur"));;
         eval)
@@ -38,10 +38,10 @@ _dskd() {
             ;;
         presets)
             case "$prev" in
-                --method|--format) COMPREPLY=(); return;;
+                --method|--source|--format) COMPREPLY=(); return;;
                 --dataset|-d) COMPREPLY=($(compgen -W "$datasets" -- "$cur")); return;;
             esac
-            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--method --dataset -d --format -h --help" -- "$cur")); return; fi
+            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--method --dataset -d --source --format -h --help" -- "$cur")); return; fi
             ;;
         models)
             case "$prev" in
@@ -65,11 +65,11 @@ _dskd() {
             ;;
         sweep)
             case "$prev" in
-                --seeds|--scales-grid|--stand|--plan|--epochs|--batch-size|--lr|--base-temp|--kd-weight|--set|--devices|--device|--format) COMPREPLY=(); return;;
+                --seeds|--scales-grid|--stand|--plan|--epochs|--batch-size|--lr|--base-temp|--kd-weight|--preset-source|--set|--devices|--device|--format) COMPREPLY=(); return;;
                 --dataset|-d) COMPREPLY=($(compgen -W "$datasets" -- "$cur")); return;;
                 --teacher-ckpt|--data-dir|--teachers-dir|--runs-dir) COMPREPLY=($(compgen -f -- "$cur")); return;;
             esac
-            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--seeds --scales-grid --stand --plan --dataset -d --epochs --batch-size --lr --base-temp --kd-weight --teacher-ckpt --set --deterministic --lockstep --devices --device --data-dir --teachers-dir --runs-dir --dry-run --format -h --help" -- "$cur")); return; fi
+            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--seeds --scales-grid --stand --plan --dataset -d --epochs --batch-size --lr --base-temp --kd-weight --teacher-ckpt --preset-source --set --deterministic --lockstep --devices --device --data-dir --teachers-dir --runs-dir --overwrite --dry-run --format -h --help" -- "$cur")); return; fi
             ;;
         fetch-teachers)
             case "$prev" in

@@ -141,12 +141,12 @@ RunsDir = Annotated[
 @app.command()
 def train(
     method: Annotated[
-        str,
+        str | None,
         typer.Argument(
             help="Distillation method (kd, dkd, rld; at, fitnet, reviewkd, crd, nst, pkt, rkd, sp, vid, kdsvd, ofd), "
-            "or vanilla to train MODEL from scratch."
+            "or vanilla to train MODEL from scratch; omitted with a --config that names it."
         ),
-    ],
+    ] = None,
     models: Annotated[
         list[str] | None,
         typer.Argument(
@@ -156,11 +156,14 @@ def train(
         ),
     ] = None,
     dataset: Annotated[
-        str,
+        str | None,
         typer.Option(
-            "--dataset", "-d", help="cifar100, imagenet (ImageFolder), digits (embedded, offline) or synthetic."
+            "--dataset",
+            "-d",
+            help="cifar100 (default, or the --config file's), imagenet (ImageFolder), digits (embedded, offline) "
+            "or synthetic.",
         ),
-    ] = "cifar100",
+    ] = None,
     scales: Annotated[
         str | None,
         typer.Option(
@@ -191,7 +194,10 @@ def train(
     same_t: Annotated[bool, typer.Option("--same-t", help="RLD: alpha temperature = temperature.")] = False,
     sdd_weighting: Annotated[
         str | None,
-        typer.Option(help="SDD reduction: region (weight x loss per region) or mean (DSKD's SD-DKD form)."),
+        typer.Option(
+            help="SDD reduction: mean (mean loss x mean weight: DSKD's SD-DKD, the dkd default) or region "
+            "(weight x loss per region: the SDD paper's form, the kd/rld default)."
+        ),
     ] = None,
     sdd_complementary: Annotated[
         float | None, typer.Option(help="SDD weight of regions whose teacher verdict flips (default 2).")
@@ -199,6 +205,13 @@ def train(
     clip_grad: Annotated[float | None, typer.Option(help="Clip the global gradient norm to this value (off).")] = None,
     aug: Annotated[bool, typer.Option("--aug", help="RandAugment (n=2, m=10) after the flip.")] = False,
     no_preset: Annotated[bool, typer.Option("--no-preset", help="Ignore the paper preset for this pair.")] = False,
+    preset_source: Annotated[
+        str | None,
+        typer.Option(
+            help="Paper preset values from dskd (default: DSKD's config files) or mdistiller "
+            "(mdistiller's/LSKD's published ImageNet protocol; on cifar100 the two agree)."
+        ),
+    ] = None,
     epochs: Annotated[int | None, typer.Option(help="Epochs (recipe: 240 on cifar100, 6 on digits).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Training batch size (recipe: 64).")] = None,
     lr: Annotated[
@@ -222,7 +235,12 @@ def train(
     ] = None,
     runs_dir: RunsDir = None,
     config: Annotated[
-        Path | None, typer.Option("--config", help="TOML file of run-config keys (applied before flags).")
+        Path | None,
+        typer.Option(
+            "--config",
+            help="TOML file of run-config keys (over the preset, under flags), or a run's config.json / --dry-run "
+            "JSON, replayed as it is (flags still apply on top).",
+        ),
     ] = None,
     set_: Annotated[
         list[str] | None,
@@ -298,7 +316,7 @@ def train(
     from dskd_core.train.distributed import launched_rank, launched_world_size
 
     models = models or []
-    run_dir = _run_dir_argument(method) if resume and not models else None
+    run_dir = _run_dir_argument(method) if resume and not models and method is not None else None
     if resume and overwrite:
         raise UsageError("--resume and --overwrite contradict each other: pass one")
     launched = launched_world_size()
@@ -309,7 +327,8 @@ def train(
     world = nproc if nproc is not None else launched
     if run_dir is not None:
         given = {
-            "--dataset": dataset != "cifar100",
+            "--dataset": dataset,
+            "--preset-source": preset_source,
             "--scales": scales,
             "--stand": stand,
             "--base-temp": base_temp,
@@ -355,6 +374,7 @@ def train(
             clip_grad=clip_grad,
             aug=aug,
             no_preset=no_preset,
+            preset_source=preset_source,
             epochs=epochs,
             batch_size=batch_size,
             lr=lr,
@@ -373,12 +393,16 @@ def train(
             precision=precision,
             compile=compile_,
         )
-    if dry_run:
-        render.json_out(cfg.model_dump(mode="json"))
-        return
     settings = _settings(
         device=device, data_dir=data_dir, teachers_dir=teachers_dir, runs_dir=runs_dir, workers=workers
     )
+    if dry_run:  # as config.json would record it here: fast/precision/compile resolved for the device
+        from dskd_core.train.build import resolve_device
+        from dskd_core.train.fast import resolve_execution
+
+        execution = resolve_execution(cfg, resolve_device(settings.device), cfg.world_size)
+        render.json_out(cfg.model_copy(update=execution.as_config()).model_dump(mode="json"))
+        return
     if nproc is not None and nproc > 1:
         from dskd_core.train.launch import launch, preflight
 
@@ -427,7 +451,7 @@ def _saved_config(run_dir: Path, epochs: int | None) -> Any:
 
 
 def _new_config(
-    method: str,
+    method: str | None,
     models: list[str],
     *,
     scales: str | None,
@@ -437,20 +461,32 @@ def _new_config(
     same_t: bool,
     aug: bool,
     no_preset: bool,
+    preset_source: str | None,
     teacher_ckpt: Path | None,
     config: Path | None,
     set_: list[str] | None,
-    dataset: str,
+    dataset: str | None,
     deterministic: bool,
     **flag_values: Any,
 ) -> Any:
     """The run config of a new run from the command line: names checked, layers resolved, preset noted."""
-    from dskd_core.config import load_toml, parse_overrides, parse_scales, resolve_run_config
+    from dskd_core.config import load_config_file, parse_overrides, parse_scales, resolve_run_config
     from dskd_core.data import get_dataset_spec
     from dskd_core.methods import get_method
     from dskd_core.models import resolve_model_name
-    from dskd_core.presets import find_preset
+    from dskd_core.presets import PRESET_SOURCES, find_preset
 
+    if preset_source is not None and preset_source not in PRESET_SOURCES:
+        raise UsageError(f"invalid --preset-source '{preset_source}': use {' or '.join(PRESET_SOURCES)}")
+    file_values, replay = load_config_file(config) if config else ({}, False)
+    named = {k: file_values.pop(k, None) for k in ("method", "teacher", "student", "dataset")}
+    dataset = dataset or named["dataset"] or "cifar100"
+    if method is None:
+        if named["method"] is None:
+            where = f"{config} names no method" if config else "no METHOD given"
+            raise UsageError(f"{where}: dskd train METHOD TEACHER STUDENT, or --config a run's config.json")
+        method = str(named["method"])
+        models = [str(m) for m in (named["teacher"], named["student"]) if m]
     spec = get_method(method)
     wanted = 2 if spec.needs_teacher else 1
     if len(models) != wanted:
@@ -463,6 +499,7 @@ def _new_config(
         if alias:
             render.note(alias)
     teacher, student = (models[0], models[1]) if wanted == 2 else (None, models[0])
+    _refuse_contradictions(config, named, {"method": method, "teacher": teacher, "student": student}, zoo)
     if not stand and (base_temp is not None or kd_weight is not None):
         render.note("--base-temp/--kd-weight take effect only with --stand (DSKD README semantics); ignored")
     flags = {
@@ -478,19 +515,51 @@ def _new_config(
         student=student,
         teacher=teacher,
         dataset=dataset,
-        file_values=load_toml(config) if config else None,
+        file_values=None if replay else file_values,
+        replay=file_values if replay else None,
         flags=flags,
         stand_base_temp=base_temp,
         stand_kd_weight=kd_weight,
         same_t=same_t,
         use_preset=not no_preset,
+        preset_source=preset_source,
         overrides=parse_overrides(set_ or []),
     )
-    preset = None if no_preset else find_preset(method, teacher, student, dataset)
+    if replay:
+        render.note(f"replaying {config} as it is; flags and --set given now apply on top")
+        return cfg
+    preset = (
+        None
+        if no_preset
+        else find_preset(method, teacher, student, dataset, source=cfg.preset_source, sdd=cfg.scales != [1])
+    )
     if preset is not None:
         shown = ", ".join(f"{k} {v}" for k, v in preset.values.items())
-        render.note(f"using the {dataset} preset for {method} {teacher}->{student} ({shown}); flags override it")
+        render.note(
+            f"using the {dataset} preset for {method} {teacher}->{student} from {cfg.preset_source} "
+            f"({preset.note}): {shown}; flags override it"
+        )
     return cfg
+
+
+def _refuse_contradictions(config: Path | None, named: dict[str, Any], given: dict[str, Any], zoo: str) -> None:
+    """A --config file's method/teacher/student must agree with the names on the command line."""
+    from dskd_core.models import resolve_model_name
+
+    differ = []
+    for key, value in given.items():
+        saved = named.get(key)
+        if saved is None:
+            continue
+        if key != "method":
+            saved = resolve_model_name(str(saved), zoo)[0]
+        if saved != value:
+            differ.append(f"{key} {saved} in the file, {value} on the command line")
+    if differ:
+        raise UsageError(
+            f"--config {config} contradicts the command ({'; '.join(differ)}): drop the names to use the file's, "
+            "or fix them"
+        )
 
 
 @app.command("eval")
@@ -566,16 +635,25 @@ def quickstart(
 def presets_(
     method: Annotated[str | None, typer.Option(help="Only this method's presets.")] = None,
     dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="Only this dataset's presets.")] = None,
+    source: Annotated[
+        str | None, typer.Option("--source", help="Only the presets of this --preset-source: dskd or mdistiller.")
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
-    """List the paper presets: per (dataset, method, teacher, student) values for the papers' pairs."""
-    from dskd_core.presets import load_presets
+    """List the paper presets: per (dataset, source, method, teacher, student, SDD on/off) values."""
+    from dskd_core.presets import PRESET_SOURCES, load_presets
 
     if fmt not in ("table", "json"):
         raise UsageError(f"invalid --format '{fmt}': use table or json")
+    if source is not None and source not in PRESET_SOURCES:
+        raise UsageError(f"invalid --source '{source}': use {' or '.join(PRESET_SOURCES)}")
     if dataset is not None and dataset not in {p.dataset for p in load_presets()}:
         raise UsageError(f"no presets for dataset '{dataset}': presets exist for cifar100 and imagenet")
-    rows = [p for p in load_presets() if (method is None or p.method == method) and dataset in (None, p.dataset)]
+    rows = [
+        p
+        for p in load_presets()
+        if (method is None or p.method == method) and dataset in (None, p.dataset) and source in (None, *p.sources)
+    ]
     if method is not None and not rows:
         with_presets = sorted({p.method for p in load_presets()})
         raise UsageError(f"no presets for method '{method}': presets exist for {', '.join(with_presets)}")

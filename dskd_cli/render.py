@@ -175,6 +175,8 @@ def presets(rows: Sequence[Any], fmt: str) -> None:
             [
                 {
                     "dataset": p.dataset,
+                    "source": list(p.sources),
+                    "sdd": p.sdd,
                     "method": p.method,
                     "teacher": p.teacher,
                     "student": p.student,
@@ -183,6 +185,7 @@ def presets(rows: Sequence[Any], fmt: str) -> None:
                     "base_temp": p.base_temp,
                     "stand_kd_weight": p.stand_kd_weight,
                     **p.values,
+                    "note": p.note,
                 }
                 for p in rows
             ]
@@ -193,14 +196,19 @@ def presets(rows: Sequence[Any], fmt: str) -> None:
         title=f"{len(rows)} presets ({datasets})",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
-        caption="scales: for --scales auto; τ and w: --base-temp and --kd-weight under --stand",
+        caption="source: --preset-source; sdd: for runs with SDD scales (on), without (off) or both; "
+        "scales: for --scales auto; τ and w: --base-temp and --kd-weight under --stand; --format json for every value",
     )
-    for column in ("dataset", "method", "teacher", "student", "scales", "τ", "w", "lr", "batch", "β"):
+    for column in ("dataset", "source", "sdd", "method", "teacher", "student", "scales", "τ", "w", "lr", "batch"):
         table.add_column(column, no_wrap=True)
+    for column in ("β", "from"):
+        table.add_column(column)
     for p in rows:
         beta = p.values.get("beta")
         table.add_row(
             p.dataset,
+            ",".join(p.sources),
+            "both" if p.sdd is None else "on" if p.sdd else "off",
             p.method,
             p.teacher,
             p.student,
@@ -210,6 +218,7 @@ def presets(rows: Sequence[Any], fmt: str) -> None:
             f"{p.values.get('lr', '')}",
             f"{p.values.get('batch_size', '')}",
             "" if beta is None else f"{beta:g}",
+            p.note,
         )
     _print_wide(table)
 
@@ -245,8 +254,23 @@ def _delta_text(delta: Any) -> str:
     return f"{delta.diff:+.2f}; paired {delta.paired.mean:+.2f}{spread} (n={delta.paired.n})"
 
 
+def _delta_mark(delta: Any) -> str:
+    """`` !`` after a Δ whose two configs differ (beyond the variant's own keys), `` ?`` when a config is unknown."""
+    if delta is None or delta.diff is None:
+        return ""
+    if not delta.consistent:
+        return " !"
+    return " ?" if delta.config == "unknown" else ""
+
+
 def _pair_text(group: Any) -> str:
     return f"{group.teacher}→{group.student}" if group.teacher else group.student
+
+
+def _group_flags(group: Any, delta: Any) -> list[str]:
+    """The group's flags, then its Δ's (``Δ inconsistent: kd and kd+ls differ in lr (0.05 vs 0.1)``) and notes."""
+    extra = [] if delta is None else [f"Δ {line}" for line in [*delta.flags, *delta.notes]]
+    return [*group.flags, *extra]
 
 
 def _group_cells(report: Any, group: Any) -> list[str]:
@@ -258,9 +282,9 @@ def _group_cells(report: Any, group: Any) -> list[str]:
         str(group.n),
         _stat_text(group.best, with_n=False),
         _stat_text(group.last, with_n=False),
-        "mixed" if group.epochs is None and group.n else str(group.epochs or "—"),
-        f"{_delta_text(delta)} vs {delta.base.variant}" if delta is not None else "",
-        "; ".join(group.flags),
+        group.epochs_label,
+        f"{_delta_text(delta)} vs {delta.base.variant}{_delta_mark(delta)}" if delta is not None else "",
+        "; ".join(_group_flags(group, delta)),
     ]
 
 
@@ -275,6 +299,8 @@ def _excluded_lines(report: Any) -> list[str]:
             lines.append(
                 f"{group.variant} {_pair_text(group)}: {seed} not averaged, {run.incomplete_reason()} ({run.path})"
             )
+    for path, reason in report.ungrouped_unreadable:
+        lines.append(f"{path}: not reported, unreadable: {reason}")
     return lines
 
 
@@ -298,14 +324,17 @@ def _report_groups_table(report: Any) -> None:
         title=f"{len(report.groups)} groups from {runs} runs — top-1 %, mean ± sample std over seeds",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
-        caption="incomplete runs are excluded from n, mean and std; flagged groups need a look",
+        caption="incomplete runs are excluded from n, mean and std; flagged groups need a look; "
+        "epochs × passes per epoch; Δ ! = configs differ, ? = a config unknown",
     )
     for column in _GROUP_COLUMNS:
         table.add_column(
             column.format(metric=report.metric), justify="right" if column == "n" else "left", no_wrap=column != "flags"
         )
     for group in report.groups:
-        table.add_row(*map(escape, _group_cells(report, group)), style=None if group.ok else "yellow")
+        delta = report.delta_for(group)
+        ok = group.ok and (delta is None or delta.consistent)
+        table.add_row(*map(escape, _group_cells(report, group)), style=None if ok else "yellow")
     _print_wide(table)
     for line in _excluded_lines(report):
         out.print(f"! {line}", markup=False)
@@ -331,7 +360,11 @@ def _report_groups_md(report: Any) -> None:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for group in report.groups:
         lines.append("| " + " | ".join(_md_escape(c) for c in _group_cells(report, group)) + " |")
-    lines += ["", "Top-1 %, mean ± sample std over seeds; incomplete runs are excluded from n, mean and std."]
+    lines += [
+        "",
+        "Top-1 %, mean ± sample std over seeds; incomplete runs are excluded from n, mean and std. "
+        "Epochs × passes per epoch. Δ `!`: the configs differ beyond the variant's own keys; `?`: a config is unknown.",
+    ]
     excluded = _excluded_lines(report)
     if excluded:
         lines += ["", *[f"- {line}" for line in excluded]]
@@ -356,6 +389,7 @@ def _report_groups_csv(report: Any) -> None:
             "n",
             "seeds",
             "epochs",
+            "epoch_passes",
             "best_mean",
             "best_std",
             "last_mean",
@@ -365,6 +399,9 @@ def _report_groups_csv(report: Any) -> None:
             "delta_paired_n",
             "delta_paired_mean",
             "delta_paired_std",
+            "delta_ok",
+            "delta_config",
+            "delta_flags",
             "ok",
             "flags",
         ]
@@ -382,6 +419,7 @@ def _report_groups_csv(report: Any) -> None:
                 group.n,
                 " ".join(map(str, group.seeds)),
                 "" if group.epochs is None else group.epochs,
+                "" if group.epoch_passes is None else group.epoch_passes,
                 _csv_num(group.best.mean),
                 _csv_num(group.best.std),
                 _csv_num(group.last.mean),
@@ -391,6 +429,9 @@ def _report_groups_csv(report: Any) -> None:
                 delta.paired.n if paired else "",
                 _csv_num(delta.paired.mean) if paired else "",
                 _csv_num(delta.paired.std) if paired else "",
+                str(delta.ok).lower() if delta is not None else "",
+                delta.config if delta is not None else "",
+                "; ".join([*delta.flags, *delta.notes]) if delta is not None else "",
                 str(group.ok).lower(),
                 "; ".join(group.flags),
             ]
@@ -401,22 +442,28 @@ def _report_groups_csv(report: Any) -> None:
 def _paper_cell(cell: Any, bold: str) -> str:
     """``mean ± std (n=k)``; the column's best mean in ``bold`` (md ``**77.62**``, or a rich tag); ``!`` if flagged."""
     if cell is None or cell.stat.mean is None:
-        return "—" if cell is None or cell.group.ok else "— !"
+        return "—" if cell is None or cell.ok else "— !"
     text = _stat_text(cell.stat)
     if cell.best_in_column and bold:
         mean = f"{cell.stat.mean:.2f}"
         text = (f"**{mean}**" if bold == "**" else f"[{bold}]{mean}[/{bold}]") + text[len(mean) :]
-    return text if cell.group.ok else f"{text} !"
+    return text if cell.ok else f"{text} !"
 
 
 def _paper_flag_lines(paper: Any) -> list[str]:
+    """``! variant pair: flags`` per flagged cell, then ``? Δ KD ResNet32x4/ResNet8x4: config unknown …``."""
     seen: dict[str, str] = {}
+    unknown: list[str] = []
     for table in paper.tables:
         for row in table.rows:
             for cell in row.cells:
-                if cell is not None and not cell.group.ok:
-                    seen[f"{cell.group.variant} {_pair_text(cell.group)}"] = "; ".join(cell.group.flags)
-    return [f"! {name}: {flags}" for name, flags in seen.items()]
+                if cell is not None and not cell.ok:
+                    seen[f"{cell.group.variant} {_pair_text(cell.group)}"] = "; ".join(cell.flags)
+        for method, cells in table.deltas.items():
+            for (_, _, tl, sl), delta in zip(table.columns, cells, strict=True):
+                if delta is not None and _delta_mark(delta) == " ?":
+                    unknown.append(f"? Δ {method.upper()} {tl}/{sl}: {'; '.join(delta.notes)}")
+    return [f"! {name}: {flags}" for name, flags in seen.items()] + unknown
 
 
 def _paper_has_deltas(table: Any) -> bool:
@@ -453,7 +500,7 @@ def _paper_md_table(table: Any, metric: str) -> list[str]:
     if _paper_has_deltas(table):
         lines += ["", "| Δ (METHOD + DSKD − METHOD) | " + " | ".join(header[1:]) + " |", "|" + "---|" * len(header)]
         for method, cells in table.deltas.items():
-            lines.append(f"| Δ {method.upper()} | " + " | ".join(_delta_text(d) for d in cells) + " |")
+            lines.append(f"| Δ {method.upper()} | " + " | ".join(_delta_text(d) + _delta_mark(d) for d in cells) + " |")
     return lines
 
 
@@ -461,7 +508,10 @@ def _report_paper_md(paper: Any) -> None:
     lines: list[str] = []
     for table in paper.tables:
         lines += [*_paper_md_table(table, paper.metric), ""]
-    lines.append("Bold: best in its column. METHOD + DSKD = METHOD + SDD + logit standardization.")
+    lines.append(
+        "Bold: best in its column. METHOD + DSKD = METHOD + SDD + logit standardization. "
+        "`!`: flagged (below); `?` on a Δ: a config is unknown (below)."
+    )
     lines += [f"- {n}" for n in paper.notes] + [f"- {f}" for f in _paper_flag_lines(paper)]
     sys.stdout.write("\n".join(lines) + "\n")
 
@@ -477,7 +527,7 @@ def _report_paper_table(paper: Any) -> None:
         if _paper_has_deltas(table):
             grid.add_section()
             for method, cells in table.deltas.items():
-                grid.add_row(f"Δ {method.upper()}", *[_delta_text(d) for d in cells], style="dim")
+                grid.add_row(f"Δ {method.upper()}", *[_delta_text(d) + _delta_mark(d) for d in cells], style="dim")
         _print_wide(grid)
     for line in [*paper.notes, *_paper_flag_lines(paper)]:
         out.print(line, markup=False)
@@ -503,7 +553,7 @@ def _report_paper_csv(paper: Any) -> None:
                         _csv_num(stat.mean) if stat is not None else "",
                         _csv_num(stat.std) if stat is not None else "",
                         str(bool(cell and cell.best_in_column)).lower(),
-                        str(cell is None or cell.group.ok).lower(),
+                        str(cell is None or cell.ok).lower(),
                     ]
                 )
     sys.stdout.flush()
@@ -609,13 +659,23 @@ def sweep_plan(rows: Sequence[dict[str, Any]], fmt: str) -> None:
     table = Table(title=f"sweep plan: {len(rows)} runs", box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("run", "seed", "pair", "dataset", "status"):
         table.add_column(column, no_wrap=True)
-    labels = {"done": "done (skip)", "resume": "resume", "new": "new"}
+    labels = {"done": "done (skip)", "resume": "resume", "new": "new", "conflict": "conflict", "overwrite": "overwrite"}
     for row in rows:
         pair = f"{row['teacher']}→{row['student']}" if row["teacher"] else row["student"]
-        table.add_row(row["run"], str(row["seed"]), pair, row["dataset"], labels[row["status"]])
+        status = labels[row["status"]]
+        if row.get("differs"):
+            status += f" ({', '.join(row['differs'])} differ{'s' if len(row['differs']) == 1 else ''})"
+        table.add_row(row["run"], str(row["seed"]), pair, row["dataset"], status)
     out.print(table)
     roots = sorted({str(Path(row["run_dir"]).parents[2]) for row in rows})
     out.print(f"run folders under: {', '.join(roots)} (--format json lists each)", markup=False)
+    conflicts = sum(row["status"] == "conflict" for row in rows)
+    if conflicts:
+        out.print(
+            f"{conflicts} run folder{'s' if conflicts > 1 else ''} hold{'s' if conflicts == 1 else ''} another "
+            "config: the sweep refuses to start until you pass --overwrite (to replace them) or another --runs-dir",
+            markup=False,
+        )
 
 
 def sweep_result(result: Any, fmt: str) -> None:
