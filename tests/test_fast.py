@@ -344,14 +344,20 @@ def test_execution_keeps_compile_off_with_several_processes_unless_asked() -> No
 
 
 def test_tf32_mode_sets_and_restores_the_cuda_switches() -> None:
-    matmul, conv = torch.backends.cuda.matmul, torch.backends.cudnn.conv
-    before = (matmul.fp32_precision, conv.fp32_precision)
+    def state() -> tuple[str, bool, bool]:  # both of torch's views of the setting must stay readable
+        return (
+            torch.get_float32_matmul_precision(),
+            torch.backends.cuda.matmul.allow_tf32,
+            torch.backends.cudnn.allow_tf32,
+        )
+
+    before = state()
     with tf32_mode(True):
-        assert (matmul.fp32_precision, conv.fp32_precision) == ("tf32", "tf32")
+        assert state() == ("high", True, True)
         with tf32_mode(False):
-            assert (matmul.fp32_precision, conv.fp32_precision) == ("ieee", "ieee")
-        assert (matmul.fp32_precision, conv.fp32_precision) == ("tf32", "tf32")
-    assert (matmul.fp32_precision, conv.fp32_precision) == before
+            assert state() == ("highest", False, False)
+        assert state() == ("high", True, True)
+    assert state() == before
 
 
 @pytest.mark.parametrize("values", [{"fast": False, "precision": "bf16"}, {"fast": False, "compile": True}])

@@ -99,25 +99,19 @@ def resolve_execution(cfg: RunConfig, device: torch.device, world_size: int = 1)
 def tf32_mode(enabled: bool) -> Iterator[None]:
     """TF32 on or off for CUDA fp32 convolutions and matmuls while the block runs (restored after).
 
-    Uses torch's ``fp32_precision`` switches where they exist (torch ≥ 2.9 refuses a mix of
-    those and the older ``allow_tf32`` flags), else ``allow_tf32``. No effect off CUDA.
+    Set through ``torch.set_float32_matmul_precision`` and ``cudnn.allow_tf32``, which keep
+    torch's older and newer views of the setting in step: torch ≥ 2.9 raises when code (inductor's
+    autotuning among it) reads one view after only the other (``fp32_precision``) was set.
+    No effect off CUDA.
     """
-    matmul, conv = torch.backends.cuda.matmul, torch.backends.cudnn
-    if hasattr(matmul, "fp32_precision") and hasattr(conv, "conv"):
-        before = (matmul.fp32_precision, conv.conv.fp32_precision)
-        mode = "tf32" if enabled else "ieee"
-        matmul.fp32_precision, conv.conv.fp32_precision = mode, mode
-        try:
-            yield
-        finally:
-            matmul.fp32_precision, conv.conv.fp32_precision = before
-        return
-    old = (matmul.allow_tf32, conv.allow_tf32)
-    matmul.allow_tf32 = conv.allow_tf32 = enabled
+    before = (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32)
+    torch.set_float32_matmul_precision("high" if enabled else "highest")
+    torch.backends.cudnn.allow_tf32 = enabled
     try:
         yield
     finally:
-        matmul.allow_tf32, conv.allow_tf32 = old
+        torch.set_float32_matmul_precision(before[0])
+        torch.backends.cudnn.allow_tf32 = before[1]
 
 
 def use_channels_last(module: nn.Module) -> None:
