@@ -100,7 +100,7 @@ def sweep(
             overrides=parse_overrides(set_ or []),
         )
     if dry_run:
-        render.sweep_plan(plan_rows(cfgs, settings.runs_dir, overwrite=overwrite), fmt)
+        render.sweep_plan(plan_rows(cfgs, settings.runs_dir, overwrite=overwrite, device=settings.device), fmt)
         return
     device_list = [d.strip() for d in devices.split(",") if d.strip()] if devices else []
     with render.training_progress(render.progress_enabled(settings.progress)) as observer:

@@ -87,7 +87,7 @@ def run_quickstart(
 
 def _run(label: str, cfg: RunConfig, settings: Settings, observer: Observer | None, overwrite: bool) -> QuickstartRun:
     run_dir = cfg.run_dir(settings.runs_dir)
-    folder = inspect_run_dir(cfg, run_dir)
+    folder = inspect_run_dir(cfg, run_dir, settings.device)
     status = folder.plan(cfg.epochs)
     if status == "done":  # read, never written: the folder stays byte-identical
         summary = json.loads((run_dir / "summary.json").read_text())

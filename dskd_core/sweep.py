@@ -149,16 +149,16 @@ def _plan_entry(values: dict[str, Any], path: Path) -> RunConfig:
     )
 
 
-def run_status(cfg: RunConfig, runs_dir: Path) -> Status:
+def run_status(cfg: RunConfig, runs_dir: Path, device: str | None = None) -> Status:
     """What the sweep does with ``cfg``'s run folder.
 
     ``done``: a finished run of this very config (``config.json`` equal to the request up to keys
     that do not change the run, ``epochs`` included): skipped, nothing written. ``resume``: a
     train state of this config (a finished run of fewer epochs is extended). ``new``: nothing
     committed there. ``conflict``: the folder holds another run (the sweep refuses, unless
-    ``overwrite``).
+    ``overwrite``). ``device``: what ``cfg`` leaves to the device is resolved for it first.
     """
-    return inspect_run_dir(cfg, cfg.run_dir(runs_dir)).plan(cfg.epochs)
+    return inspect_run_dir(cfg, cfg.run_dir(runs_dir), device).plan(cfg.epochs)
 
 
 def conflict_message(folders: Sequence[RunFolder]) -> str:
@@ -208,9 +208,10 @@ def run_sweep(
     rows: dict[Path, SweepRow] = {}
     folders: dict[Path, RunFolder] = {}
     statuses: dict[Path, Status] = {}
+    device = devices[0] if devices else settings.device
     for cfg in cfgs:  # every folder is read before anything trains
         run_dir = cfg.run_dir(settings.runs_dir)
-        folders[run_dir] = inspect_run_dir(cfg, run_dir)
+        folders[run_dir] = inspect_run_dir(cfg, run_dir, device)
         statuses[run_dir] = folders[run_dir].plan(cfg.epochs)
     conflicts = [folders[d] for d, status in statuses.items() if status == "conflict"]
     if conflicts and not overwrite:
@@ -305,9 +306,9 @@ def _device_worker(
     for text in cfg_jsons:
         cfg = RunConfig.model_validate_json(text)
         try:
-            status = run_status(cfg, settings.runs_dir)
+            status = run_status(cfg, settings.runs_dir, device)
             if status == "conflict" and not overwrite:
-                raise UsageError(conflict_message([inspect_run_dir(cfg, cfg.run_dir(settings.runs_dir))]))
+                raise UsageError(conflict_message([inspect_run_dir(cfg, cfg.run_dir(settings.runs_dir), device)]))
             result = fit(cfg, settings, resume=status == "resume", overwrite=status == "conflict")
             out.append((text, result.summary))
         except DskdError as err:
@@ -345,13 +346,15 @@ def _run_on_devices(
                     rows[run_dir] = SweepRow(cfg, run_dir, "finished", outcome)
 
 
-def plan_rows(cfgs: Sequence[RunConfig], runs_dir: Path, *, overwrite: bool = False) -> list[dict[str, Any]]:
+def plan_rows(
+    cfgs: Sequence[RunConfig], runs_dir: Path, *, overwrite: bool = False, device: str | None = None
+) -> list[dict[str, Any]]:
     """What ``--dry-run`` shows: each run's name, folder and whether it would be skipped, resumed or
     (a folder holding another config) refused — ``conflict``, or ``overwrite`` with ``overwrite`` —
     with the keys that differ."""
     rows = []
     for c in cfgs:
-        folder = inspect_run_dir(c, c.run_dir(runs_dir))
+        folder = inspect_run_dir(c, c.run_dir(runs_dir), device)
         status: str = folder.plan(c.epochs)
         rows.append(
             {

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from dskd_cli.main import app
@@ -20,7 +21,7 @@ from dskd_core import quickstart
 from dskd_core.config import RunConfig, resolve_run_config
 from dskd_core.errors import UsageError
 from dskd_core.sweep import plan_rows, run_status, run_sweep
-from dskd_core.train.rundir import check_run_dir
+from dskd_core.train.rundir import check_run_dir, inspect_run_dir
 from tests.conftest import make_settings
 
 runner = CliRunner()
@@ -58,11 +59,16 @@ def _vanilla(**flags: Any) -> RunConfig:
 
 
 def _fake_run(cfg: RunConfig, run_dir: Path, *, status: str = "finished", epochs_done: int | None = None) -> None:
-    """A run folder as ``fit`` leaves it, without training: config.json, summary.json, a train state."""
+    """A run folder as ``fit`` leaves it, without training: config.json, summary.json, a train state,
+    the student files and the log's epoch lines."""
     (run_dir / "checkpoints").mkdir(parents=True)
-    (run_dir / "checkpoints" / "train_state.safetensors").write_bytes(b"")
+    for name in ("train_state", "student_last", "student_best"):
+        (run_dir / "checkpoints" / f"{name}.safetensors").write_bytes(b"")
     (run_dir / "config.json").write_text(cfg.to_json())
     done = cfg.epochs if epochs_done is None else epochs_done
+    (run_dir / "log.jsonl").write_text(
+        "".join(json.dumps({"event": "epoch", "epoch": e}) + "\n" for e in range(1, done + 1))
+    )
     (run_dir / "summary.json").write_text(json.dumps({"status": status, "epochs_done": done, "best_acc": 12.5}))
 
 
@@ -285,3 +291,30 @@ def test_quickstart_reuses_its_runs_from_the_default_and_an_absolute_runs_dir(
     other = runner.invoke(app, args)
     assert other.exit_code == 2 and "another config (epoch_passes differs)" in _stderr(other)
     assert [_snapshot(d) for d in run_dirs] == before
+
+
+def test_a_damaged_or_unreadable_finished_run_is_never_taken_as_done(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    cfg = _vanilla(epochs=2)
+    run_dir = cfg.run_dir(runs)
+    _fake_run(cfg, run_dir)
+    assert run_status(cfg, runs) == "done"
+    (run_dir / "checkpoints" / "student_last.safetensors").unlink()  # as a kill after the commit leaves it
+    assert run_status(cfg, runs) == "resume"  # resumed, so the student file is re-derived
+    _fake_run(cfg, other := tmp_path / "other")
+    (other / "config.json").write_text("{cut")
+    folder = inspect_run_dir(cfg, other)
+    assert folder.differences == ("config.json",) and folder.plan(cfg.epochs) == "conflict"
+    with pytest.raises(UsageError, match=r"config\.json cannot be read"):
+        check_run_dir(cfg, other, resume=False, overwrite=False)
+
+
+def test_an_old_bf16_run_is_not_the_default_run_on_cuda(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    cfg = _vanilla(epochs=2)
+    _fake_run(cfg.model_copy(update={"fast": True, "precision": "bf16", "compile": True}), cfg.run_dir(runs))
+    # Resolved for a CUDA device, the request is fp32/TF32: the bf16 run is another run.
+    assert inspect_run_dir(cfg, cfg.run_dir(runs), torch.device("cuda")).differences == ("precision",)
+    assert inspect_run_dir(
+        cfg.model_copy(update={"precision": "bf16"}), cfg.run_dir(runs), torch.device("cuda")
+    ).reusable

@@ -122,8 +122,6 @@ def fit(
     is refused unless ``allow_weak_teacher``.
     """
     run_dir = run_dir or cfg.run_dir(settings.runs_dir)
-    if resume and not overwrite and (done := finished_result(cfg, run_dir)) is not None:
-        return RunResult(run_dir, done)  # a finished run of this very config: its result, nothing written
     dist = setup(settings.device, cfg.world_size)  # one process, or this rank of a torchrun launch
     device = dist.device
     if resume:  # what the request leaves to the device, the run keeps as it started (e.g. a lockstep run)
@@ -132,6 +130,8 @@ def fit(
             cfg = cfg.model_copy(update={k: v for k, v in saved.items() if getattr(cfg, k) in (None, "auto")})
     execution = resolve_execution(cfg, device, cfg.world_size)
     cfg = cfg.model_copy(update=execution.as_config())  # the effective values are what config.json records
+    if resume and not overwrite and (done := finished_result(cfg, run_dir)) is not None:
+        return RunResult(run_dir, done)  # a finished run of this very config: its result, nothing written
     train_data, test_data = load_dataset(cfg.dataset, settings.data_dir, settings.download)
     spec = fitted_spec(get_dataset_spec(cfg.dataset), train_data, cfg.num_classes)
     notify = observer or (lambda event: None)

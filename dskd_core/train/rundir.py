@@ -80,8 +80,10 @@ class RunFolder:
     epochs_done: int
     best_acc: float | None
     #: The run-config keys in which ``config.json`` trains another run than the request, ``epochs``
-    #: included (:func:`~dskd_core.config.config_differences`); empty when config.json is unreadable.
+    #: included (:func:`~dskd_core.config.config_differences`); ``config.json`` when it is unreadable.
     differences: tuple[str, ...]
+    #: Both student files and the last epoch's log line are there (a kill after the commit leaves them out).
+    intact: bool = True
 
     @property
     def occupied(self) -> bool:
@@ -90,8 +92,8 @@ class RunFolder:
 
     @property
     def reusable(self) -> bool:
-        """A finished run of the requested config: the request's result is already here."""
-        return self.finished and not self.differences
+        """A finished, intact run of the requested config: the request's result is already here."""
+        return self.finished and not self.differences and self.intact
 
     @property
     def resume_differences(self) -> tuple[str, ...]:
@@ -123,12 +125,28 @@ class RunFolder:
         return keys or ("epochs",)
 
 
-def inspect_run_dir(cfg: RunConfig, run_dir: Path) -> RunFolder:
-    """Compare ``run_dir``'s ``config.json`` and ``summary.json`` with ``cfg``, touching nothing."""
+def inspect_run_dir(cfg: RunConfig, run_dir: Path, device: str | torch.device | None = None) -> RunFolder:
+    """Compare ``run_dir``'s ``config.json`` and ``summary.json`` with ``cfg``, touching nothing.
+
+    With ``device``, what ``cfg`` leaves to the device (fast/precision/compile "auto") is first
+    resolved for it, so an old run recorded as ``bf16`` is not the request's TF32 run; without,
+    ``cfg`` is taken as resolved. A folder holding a run whose ``config.json`` cannot be read
+    differs in ``config.json``: it is never taken for the request.
+    """
+    if device is not None:
+        from dskd_core.train.build import resolve_device
+        from dskd_core.train.fast import resolve_execution
+
+        where = resolve_device(device) if isinstance(device, str) else device
+        cfg = cfg.model_copy(update=resolve_execution(cfg, where, cfg.world_size).as_config())
     summary = _read_json(run_dir / "summary.json")
     saved = _read_json(run_dir / "config.json")
-    differences = config_differences(saved, cfg.model_dump(mode="json")) if saved else []
     finished = summary.get("status") == "finished"
+    has_state = has_train_state(run_dir / "checkpoints")
+    if saved:
+        differences = config_differences(saved, cfg.model_dump(mode="json"))
+    else:
+        differences = ["config.json"] if finished or has_state else []
     try:
         epochs_done = int(summary.get("epochs_done") or 0)
     except (TypeError, ValueError):
@@ -136,33 +154,31 @@ def inspect_run_dir(cfg: RunConfig, run_dir: Path) -> RunFolder:
     if finished and epochs_done < cfg.epochs and "epochs" not in differences:
         differences.append("epochs")  # a finished run stopped short of the requested epochs is not it
     best = summary.get("best_acc")
+    logged = {e.get("epoch") for e in read_events(run_dir / "log.jsonl") if e.get("event") == "epoch"}
+    students = all((run_dir / "checkpoints" / name).is_file() for name in (STUDENT_LAST, STUDENT_BEST))
     return RunFolder(
         path=run_dir,
-        has_state=has_train_state(run_dir / "checkpoints"),
+        has_state=has_state,
         finished=finished,
         epochs_done=epochs_done,
         best_acc=best if isinstance(best, (int, float)) else None,
         differences=tuple(differences),
+        intact=students and epochs_done in logged,
     )
 
 
 def finished_result(cfg: RunConfig, run_dir: Path) -> dict[str, Any] | None:
-    """The ``summary.json`` of a finished, intact run of ``cfg`` in ``run_dir``, else None.
+    """The ``summary.json`` of a finished, intact run of ``cfg`` (resolved) in ``run_dir``, else None.
 
-    Intact: its config is readable and equals ``cfg``, both student files exist and the log holds
-    the last epoch; a folder a kill left behind (derived files missing) is resumed and repaired instead.
+    A folder a kill left behind (derived files missing) is resumed and repaired instead.
     """
-    folder = inspect_run_dir(cfg, run_dir)
-    if not folder.reusable or not _read_json(run_dir / "config.json"):
-        return None
-    if not all((run_dir / "checkpoints" / name).is_file() for name in (STUDENT_LAST, STUDENT_BEST)):
-        return None
-    logged = {e.get("epoch") for e in read_events(run_dir / "log.jsonl") if e.get("event") == "epoch"}
-    return _read_json(run_dir / "summary.json") if folder.epochs_done in logged else None
+    return _read_json(run_dir / "summary.json") if inspect_run_dir(cfg, run_dir).reusable else None
 
 
 def another_config(run_dir: Path, keys: Sequence[str]) -> str:
     """``RUN_DIR holds a run with another config (lr, beta differ)``: the start of a refusal."""
+    if list(keys) == ["config.json"]:
+        return f"{run_dir} holds a run whose config.json cannot be read (so it cannot be compared)"
     verb = "differs" if len(keys) == 1 else "differ"
     return f"{run_dir} holds a run with another config ({', '.join(keys)} {verb})"
 
