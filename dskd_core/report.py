@@ -233,6 +233,12 @@ def parse_variant(variant: str) -> tuple[str, list[int], bool] | None:
     return match["method"], scales, bool(match["ls"])
 
 
+def own_reduction(variant: str) -> bool:
+    """Whether a variant uses its method's own SDD reduction (no ``+region``/``+mean`` token in its name)."""
+    match = _VARIANT.match(variant)
+    return match is not None and match["weighting"] is None
+
+
 def is_dskd_variant(variant: str) -> bool:
     """SDD (more than the global scale) and logit standardization together: the README's "Ours"."""
     parsed = parse_variant(variant)
@@ -454,8 +460,20 @@ def _unreadable_record(
 
 
 def _dskd_variant(method: str, summary: dict[str, Any], config: dict[str, Any], info: dict[str, Any]) -> str:
-    scales, stand = config.get("scales", [1]), bool(config.get("stand"))
-    return str(summary.get("variant") or (variant_name(method, scales, stand) if config else info.get("variant")))
+    """The variant of the config, named as dskd names it now (a run trained before the SDD
+    reduction was part of the name is named by its config, not by its summary), else as recorded."""
+    if config:
+        from pydantic import ValidationError
+
+        from dskd_core.config import RunConfig
+        from dskd_core.errors import DskdError
+
+        try:
+            return RunConfig(**{k: v for k, v in config.items() if k in RunConfig.model_fields}).variant
+        except (ValidationError, DskdError, TypeError):
+            scales, stand = config.get("scales", [1]), bool(config.get("stand"))
+            return variant_name(method, scales, stand)
+    return str(summary.get("variant") or info.get("variant"))
 
 
 def _dskd_record(
@@ -1014,11 +1032,26 @@ def compare_groups(base: Group, other: Group) -> tuple[ConfigCheck, dict[str, tu
             found, known = config_mismatch(b, o, ignore)
             for key, values in found.items():
                 differing.setdefault(key, values)
+            if STAND_KEYS <= ignore and (ratios := _beta_alpha(b, o)) is not None and ratios[0] != ratios[1]:
+                differing.setdefault("beta/alpha", ratios)  # --stand multiplies α and β alike: their ratio stays
             if not known:
                 unknown |= {_unknown_label(r) for r in (b, o) if not r.full_config}
     compared = bool(base.used and other.used)
     verdict: ConfigCheck = "inconsistent" if differing else ("unknown" if unknown or not compared else "consistent")
     return verdict, differing, sorted(unknown)
+
+
+def _beta_alpha(a: RunRecord, b: RunRecord) -> tuple[float, float] | None:
+    """β/α of two DKD/RLD runs (``--stand`` scales both by its weight, so a differing ratio is a real
+    difference, e.g. a β from another config file); None where either is unknown."""
+    values = []
+    for record in (a, b):
+        config = record.config or {}
+        alpha, beta = config.get("alpha"), config.get("beta")
+        if not isinstance(alpha, (int, float)) or not isinstance(beta, (int, float)) or alpha == 0:
+            return None
+        values.append(round(beta / alpha, 9))
+    return values[0], values[1]
 
 
 def paired_delta(base: Group, other: Group, metric: Metric) -> Delta:
@@ -1273,8 +1306,11 @@ def _paper_table(
         delta_cells[method] = []
         for teacher, student, t_label, s_label in columns:
             plain = index.get((PAPER_DATASET, teacher, student, method, method))
+            # Only the method's own SDD reduction is the paper's row (DKD: DSKD's mean form, never +region).
             candidates = [
-                g for key, g in index.items() if key[1:4] == (teacher, student, method) and is_dskd_variant(g.variant)
+                g
+                for key, g in index.items()
+                if key[1:4] == (teacher, student, method) and is_dskd_variant(g.variant) and own_reduction(g.variant)
             ]
             ours, note = pick_dskd_group(candidates, recommended_scales(method, teacher, student, name))
             if note:

@@ -65,6 +65,7 @@ def write_dskd_run(
     curve = _curve(best, best if last is None else last, epochs)[: epochs if done is None else done]
     config = {"method": method, "student": student, "teacher": teacher, "dataset": dataset, "seed": seed}
     config |= {"epochs": epochs, "lr": lr, "scales": list(scales), "stand": stand, "teacher_ckpt": None}
+    config["sdd_weighting"] = "mean" if method == "dkd" else "region"  # the method's own, as the engine records it
     config |= extra or {}
     (run / "config.json").write_text(json.dumps(config))
     events: list[dict[str, Any]] = [{"event": "start", "epoch": 0, "epochs": epochs}]
@@ -718,3 +719,38 @@ def test_a_run_folder_given_directly_is_reported(tmp_path: Path, monkeypatch: py
     # The variant folder walks its seeds.
     variant = _invoke(str(run.parent), "--format", "json")
     assert json.loads(variant.stdout)["groups"][0]["seeds"] == [0, 1]
+
+
+def test_a_per_region_sd_dkd_run_is_named_so_and_is_not_the_papers_dkd_row(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    write_dskd_run(runs, best=76.0, method="dkd", teacher="vgg13", student="vgg8")
+    # Trained before the reduction was part of the name: its folder and summary say dkd+sdd[1,2]+ls.
+    write_dskd_run(
+        runs,
+        best=80.0,
+        method="dkd",
+        teacher="vgg13",
+        student="vgg8",
+        scales=(1, 2),
+        stand=True,
+        extra={"sdd_weighting": "region"},
+    )
+    result = _invoke(str(runs), "--format", "json")
+    assert result.exit_code == 0, result.output
+    variants = {g["variant"] for g in json.loads(result.stdout)["groups"]}
+    assert variants == {"dkd", "dkd+sdd[1,2]+region+ls"}
+    paper = _invoke(str(runs), "--paper", "--format", "md")
+    assert paper.exit_code == 0 and "80.00" not in paper.stdout  # DSKD's DKD row is the mean reduction only
+
+
+def test_a_beta_from_another_config_file_is_flagged_across_stand(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    common = {"method": "rld", "teacher": "vgg13", "student": "vgg8"}
+    write_dskd_run(runs, best=70.0, **common, extra={"alpha": 1.0, "beta": 2.0})
+    # --stand: alpha and beta x 9, so beta/alpha 0.5 against 2.0: another beta, not the variant's own.
+    write_dskd_run(runs, best=71.0, **common, scales=(1, 2), stand=True, extra={"alpha": 9.0, "beta": 4.5})
+    write_dskd_run(runs, best=72.0, **common, stand=True, extra={"alpha": 9.0, "beta": 18.0})  # same ratio
+    result = _invoke(str(runs), "--format", "json")
+    deltas = {d["variant"]: d for d in json.loads(result.stdout)["deltas"]}
+    assert deltas["rld+sdd[1,2]+ls"]["ok"] is False and "beta/alpha" in deltas["rld+sdd[1,2]+ls"]["differing"]
+    assert deltas["rld+ls"]["ok"] is True
