@@ -301,7 +301,11 @@ def train(
         ),
     ] = None,
     precision: Annotated[
-        str | None, typer.Option(help="Fast-path autocast: bf16 or fp32 (default bf16 on CUDA, fp32 on CPU).")
+        str | None,
+        typer.Option(
+            help="tf32 (fp32 with TF32 convolutions/matmuls: the reference's, the default on CUDA), fp32 (strict) "
+            "or bf16 (fast-path autocast, a deviation). Evaluation is always strict fp32."
+        ),
     ] = None,
     compile_: Annotated[
         bool | None,
@@ -480,6 +484,22 @@ def _new_config(
         raise UsageError(f"invalid --preset-source '{preset_source}': use {' or '.join(PRESET_SOURCES)}")
     file_values, replay = load_config_file(config) if config else ({}, False)
     named = {k: file_values.pop(k, None) for k in ("method", "teacher", "student", "dataset")}
+    if replay:
+        resolving = {
+            "--scales": scales,
+            "--stand": stand,
+            "--base-temp": base_temp,
+            "--kd-weight": kd_weight,
+            "--same-t": same_t,
+            "--preset-source": preset_source,
+            "--no-preset": no_preset,
+            "--dataset": dataset not in (None, named["dataset"]),
+        }
+        if drop := [flag for flag, value in resolving.items() if value not in (None, False)]:
+            raise UsageError(
+                f"--config {config} is a resolved run config, replayed as it is: drop {', '.join(drop)}, or "
+                f"resolve a new run with dskd train METHOD TEACHER STUDENT {drop[0]} …"
+            )
     dataset = dataset or named["dataset"] or "cifar100"
     if method is None:
         if named["method"] is None:
@@ -526,7 +546,10 @@ def _new_config(
         overrides=parse_overrides(set_ or []),
     )
     if replay:
-        render.note(f"replaying {config} as it is; flags and --set given now apply on top")
+        render.note(
+            f"replaying {config} as it is (fast/compile, and a fp32/tf32 precision, left to this device); "
+            "flags and --set given now apply on top"
+        )
         return cfg
     preset = (
         None

@@ -404,7 +404,8 @@ def resolve_run_config(
 
     ``replay`` is a resolved config (a run's ``config.json`` or ``--dry-run`` output): it
     replaces recipe, defaults and preset, is taken as it is (its ``--stand`` values are already
-    applied), and only flags and overrides given now go on top.
+    applied), and only flags and overrides given now go on top; how its steps execute is left to
+    this device (:func:`replay_execution`).
     """
     from dskd_core.methods import get_method
     from dskd_core.presets import DEFAULT_SOURCE, find_preset
@@ -417,7 +418,7 @@ def resolve_run_config(
     values: dict[str, Any] = {"method": method, "student": student, "teacher": teacher, "dataset": dataset}
     preset = None
     if replay is not None:
-        values = {**replay, **values}
+        values = {**replay, **values, **replay_execution(replay)}
         stand_done = bool(replay.get("stand"))
     else:
         stand_done = False
@@ -453,6 +454,14 @@ def resolve_run_config(
         return RunConfig(**values)
     except ValidationError as err:
         raise UsageError(describe_validation_error(err)) from None
+
+
+def replay_execution(replay: Mapping[str, Any]) -> dict[str, Any]:
+    """What a replayed config leaves to the device it runs on: the path and compilation (they do not
+    change the recipe), and the precision unless it was bf16 (the recorded fp32/tf32 is the reference's
+    precision of the device it ran on, which this device's "auto" gives again)."""
+    precision = replay.get("precision", "auto")
+    return {"fast": None, "compile": None, "precision": "bf16" if precision == "bf16" else "auto"}
 
 
 def _wants_sdd(*layers: Mapping[str, Any] | None) -> bool:

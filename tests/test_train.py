@@ -14,16 +14,9 @@ from dskd_core.config import resolve_run_config
 from dskd_core.errors import CheckpointError, NonFiniteLoss, UsageError
 from dskd_core.train import fit, lr_at
 from tests.conftest import make_settings as _settings
+from tests.helpers import kd_config
 
-
-def _kd(teacher_run: Path, **flags: object):
-    return resolve_run_config(
-        method="kd",
-        teacher="resnet8",
-        student="resnet8",
-        dataset="synthetic",
-        flags={"teacher_ckpt": str(teacher_run), **flags},
-    )
+_kd = kd_config
 
 
 def _events(run_dir: Path) -> list[dict]:

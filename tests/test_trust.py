@@ -11,27 +11,20 @@ import torch
 from typer.testing import CliRunner
 
 from dskd_cli.main import app
-from dskd_core.config import resolve_run_config
 from dskd_core.evaluation import evaluate_checkpoint
 from dskd_core.train import engine, fit
 from dskd_core.train.evaluate import EvalResult
 from tests.conftest import make_settings
+from tests.helpers import kd_config
 
-
-def _kd(teacher_run: Path, **flags: object):
-    return resolve_run_config(
-        method="kd",
-        teacher="resnet8",
-        student="resnet8",
-        dataset="synthetic",
-        flags={"teacher_ckpt": str(teacher_run), **flags},
-    )
+_kd = kd_config
 
 
 def test_evaluation_is_fp32_under_a_bf16_training_run(
     teacher_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[tuple[str, bool, bool, torch.dtype]] = []  # (model, training mode, autocast on, logits dtype)
+    tf32: list[tuple[bool, str, bool]] = []  # (training mode, matmul precision, cuDNN TF32) at each student forward
     build = engine.build_distiller
 
     def recording_build(*args: Any, **kwargs: Any):  # type: ignore[no-untyped-def]
@@ -40,6 +33,10 @@ def test_evaluation_is_fp32_under_a_bf16_training_run(
 
             def hook(module: torch.nn.Module, inputs: Any, output: Any, role: str = role) -> None:
                 seen.append((role, module.training, torch.is_autocast_enabled("cpu"), output[0].dtype))
+                if role == "student":
+                    tf32.append(
+                        (module.training, torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32)
+                    )
 
             model.register_forward_hook(hook)
         return distiller
@@ -53,6 +50,8 @@ def test_evaluation_is_fp32_under_a_bf16_training_run(
     assert steps and all(autocast and dtype == torch.bfloat16 for *_, autocast, dtype in steps)
     evals = [s for s in seen if s[:2] == ("student", False)]
     assert evals and all(not autocast and dtype == torch.float32 for *_, autocast, dtype in evals)
+    # TF32 (on with bf16 for the fp32 parts) is switched off for evaluation.
+    assert {(mode, p, c) for mode, p, c in tf32} == {(True, "high", True), (False, "highest", False)}
     # The teacher: bf16 inside the training steps, fp32 for its start-of-run accuracy (the first forwards).
     teacher = [s for s in seen if s[0] == "teacher"]
     assert not teacher[0][2] and teacher[0][3] == torch.float32
@@ -151,3 +150,25 @@ def test_train_config_json_of_a_run_reruns_it(teacher_run: Path, tmp_path: Path)
     assert rerun == saved
     best = [json.loads((d / "summary.json").read_text())["best_acc"] for d in (run, again)]
     assert best[0] == best[1]
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--stand"], ["--kd-weight", "6"], ["--scales", "1,2"], ["--preset-source", "mdistiller"], ["--no-preset"]],
+)
+def test_a_replay_refuses_the_flags_that_resolve_a_new_config(tmp_path: Path, flags: list[str]) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(_dry("rld", "resnet56", "resnet20")))
+    result = _invoke("train", "--config", str(path), *flags, "--dry-run")
+    assert result.exit_code == 2 and f"drop {flags[0]}" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_replay_leaves_how_steps_run_to_this_device(tmp_path: Path) -> None:
+    recorded = {**_dry("kd", "resnet32x4", "resnet8x4"), "fast": True, "compile": True, "precision": "tf32"}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(recorded))  # as a CUDA run records it
+    here = _dry("--config", str(path))  # on this CPU: the reference path in fp32, as a new run here
+    assert (here["fast"], here["compile"], here["precision"]) == (False, False, "fp32")
+    path.write_text(json.dumps({**recorded, "precision": "bf16"}))
+    assert _dry("--config", str(path), "--fast")["precision"] == "bf16"  # an explicit deviation is kept
