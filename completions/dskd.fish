@@ -44,7 +44,7 @@ complete -c dskd -n '__fish_seen_subcommand_from train' -l nproc -r -d 'Train wi
 complete -c dskd -n '__fish_seen_subcommand_from train' -l sync-bn -d 'With several processes: BatchNorm statistics over all of them'
 complete -c dskd -n '__fish_seen_subcommand_from train' -l lr-scaling -r -d 'With several processes: none (default, the LR as given) or linear (LR x processe'
 complete -c dskd -n '__fish_seen_subcommand_from train' -l fast -d 'Fast path: device-side step (autocast, channels_last, no per-step host reads)'
-complete -c dskd -n '__fish_seen_subcommand_from train' -l precision -r -d 'Fast-path autocast: bf16 or fp32 (default bf16 on CUDA, fp32 on CPU)'
+complete -c dskd -n '__fish_seen_subcommand_from train' -l precision -r -d 'tf32 (fp32 with TF32 convolutions/matmuls: the reference\'s, the default on CUDA)'
 complete -c dskd -n '__fish_seen_subcommand_from train' -l compile -d 'torch.compile the fast step, CUDA graphs on CUDA (default: on CUDA)'
 complete -c dskd -n '__fish_seen_subcommand_from train' -l dry-run -d 'Print the resolved run config as JSON and exit'
 complete -c dskd -n '__fish_seen_subcommand_from train' -s h -l help -d 'Show the help and exit'
