@@ -478,10 +478,9 @@ def _new_config(
     from dskd_core.data import get_dataset_spec
     from dskd_core.methods import get_method
     from dskd_core.models import resolve_model_name
-    from dskd_core.presets import PRESET_SOURCES, find_preset
+    from dskd_core.presets import check_source, find_preset
 
-    if preset_source is not None and preset_source not in PRESET_SOURCES:
-        raise UsageError(f"invalid --preset-source '{preset_source}': use {' or '.join(PRESET_SOURCES)}")
+    check_source(preset_source)
     file_values, replay = load_config_file(config) if config else ({}, False)
     named = {k: file_values.pop(k, None) for k in ("method", "teacher", "student", "dataset")}
     if replay:
@@ -664,12 +663,11 @@ def presets_(
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
     """List the paper presets: per (dataset, source, method, teacher, student, SDD on/off) values."""
-    from dskd_core.presets import PRESET_SOURCES, load_presets
+    from dskd_core.presets import check_source, load_presets
 
     if fmt not in ("table", "json"):
         raise UsageError(f"invalid --format '{fmt}': use table or json")
-    if source is not None and source not in PRESET_SOURCES:
-        raise UsageError(f"invalid --source '{source}': use {' or '.join(PRESET_SOURCES)}")
+    check_source(source, "--source")
     if dataset is not None and dataset not in {p.dataset for p in load_presets()}:
         raise UsageError(f"no presets for dataset '{dataset}': presets exist for cifar100 and imagenet")
     rows = [

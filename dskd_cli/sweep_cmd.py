@@ -58,10 +58,9 @@ def sweep(
 
     if fmt not in ("table", "json"):
         raise UsageError(f"invalid --format '{fmt}': use table or json")
-    from dskd_core.presets import PRESET_SOURCES
+    from dskd_core.presets import check_source
 
-    if preset_source is not None and preset_source not in PRESET_SOURCES:
-        raise UsageError(f"invalid --preset-source '{preset_source}': use {' or '.join(PRESET_SOURCES)}")
+    check_source(preset_source)
     if plan is not None and preset_source is not None:
         raise UsageError("--preset-source goes in the plan file with --plan: set preset_source there")
     given: dict[str, Any] = {

@@ -474,7 +474,7 @@ def _wants_sdd(*layers: Mapping[str, Any] | None) -> bool:
             return True
         if isinstance(value, str):
             return parse_scales(value) != [1]
-        return isinstance(value, (list, tuple)) and [v for v in value if v != 1] != []
+        return isinstance(value, (list, tuple)) and any(v != 1 for v in value)
     return False
 
 

@@ -102,6 +102,14 @@ def _parse(entry: dict[str, Any]) -> Preset:
     )
 
 
+def check_source(value: str | None, flag: str = "--preset-source") -> None:
+    """Refuse a preset source that is not one of :data:`PRESET_SOURCES`, naming ``flag``."""
+    from dskd_core.errors import UsageError
+
+    if value is not None and value not in PRESET_SOURCES:
+        raise UsageError(f"invalid {flag} '{value}': use {' or '.join(PRESET_SOURCES)}")
+
+
 @cache
 def load_presets() -> tuple[Preset, ...]:
     """Every preset, validated; two entries for one (dataset, source, method, pair, SDD on/off) are an error."""

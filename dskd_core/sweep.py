@@ -306,9 +306,10 @@ def _device_worker(
     for text in cfg_jsons:
         cfg = RunConfig.model_validate_json(text)
         try:
-            status = run_status(cfg, settings.runs_dir, device)
+            folder = inspect_run_dir(cfg, cfg.run_dir(settings.runs_dir), device)
+            status = folder.plan(cfg.epochs)
             if status == "conflict" and not overwrite:
-                raise UsageError(conflict_message([inspect_run_dir(cfg, cfg.run_dir(settings.runs_dir), device)]))
+                raise UsageError(conflict_message([folder]))
             result = fit(cfg, settings, resume=status == "resume", overwrite=status == "conflict")
             out.append((text, result.summary))
         except DskdError as err:
