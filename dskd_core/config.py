@@ -116,6 +116,9 @@ class RunConfig(BaseModel):
     rkd_angle_weight: float | None = Field(None, ge=0)
     vid_init_var: float | None = Field(None, gt=1e-5)  # VID: initial predicted variance
     kdsvd_k: int | None = Field(None, gt=0)  # KDSVD: singular vectors kept of the teacher
+    #: mdistiller: its feature losses as it computes them where dskd differs (VID's variances kept at their
+    #: initial value, out of the optimizer; PKT and SP without the rescaling of a shorter last batch).
+    feature_form: Literal["dskd", "mdistiller"] = "dskd"
     deterministic: bool = False  # deterministic kernels only (bit-identical resumes on CPU)
     # data and processes (README "ImageNet and several GPUs")
     image_size: int | None = Field(None, ge=16)  # crop size of resizable datasets (ImageNet: 224); None elsewhere
@@ -171,6 +174,10 @@ class RunConfig(BaseModel):
         if not spec.needs_teacher and (self.scales != [1] or self.stand):
             raise ValueError(f"--scales/--stand apply to distillation, not to '{self.method}'")
         self._check_data()
+        if self.feature_form != "dskd" and not spec.mdistiller_form:
+            raise ValueError(
+                f"feature_form applies to vid, pkt and sp, not to '{self.method}': drop --set feature_form"
+            )
         for key in METHOD_PARAMS:
             used, value = key in spec.defaults, getattr(self, key)
             if value is not None and not used:

@@ -157,6 +157,32 @@ def test_pkt_and_sp_rescale_a_short_last_batch_only(method: str) -> None:
         torch.testing.assert_close(got, fn(s, t) * b / 8)  # full batches: upstream's value exactly
 
 
+@pytest.mark.parametrize("method", ["pkt", "sp"])
+def test_mdistiller_form_leaves_a_short_last_batch_as_upstream_computes_it(method: str) -> None:
+    flags = {"batch_size": 8}
+    cfg = resolve_run_config(
+        method=method, teacher="resnet8", student="resnet8", flags=flags, overrides={"feature_form": "mdistiller"}
+    )
+    distiller = get_method(method)(_model("resnet8", "student"), _model("resnet8", "teacher"), cfg)
+    fn = pkt_loss if method == "pkt" else sp_loss
+    s, t = torch.randn(3, 64), torch.randn(3, 64)
+    got = distiller.feature_loss({"pooled_feat": s, "feats": [s]}, {"pooled_feat": t, "feats": [t]}, {})  # type: ignore[arg-type]
+    torch.testing.assert_close(got, fn(s, t))
+
+
+def test_mdistiller_form_keeps_vid_variances_out_of_training() -> None:
+    for form, trained in (("dskd", True), ("mdistiller", False)):
+        cfg = resolve_run_config(
+            method="vid", teacher="resnet8", student="resnet8", dataset="synthetic", overrides={"feature_form": form}
+        )
+        vid = get_method("vid")(create_model("resnet8"), create_model("resnet8"), cfg)
+        params = {id(p) for p in vid.trainable_parameters()}
+        assert all((id(p) in params) is trained for p in vid.log_scales)
+        assert all(id(p) in params for p in vid.regressors.parameters())
+    with pytest.raises(UsageError, match="feature_form applies to vid, pkt and sp"):
+        resolve_run_config(method="kd", teacher="resnet8", student="resnet8", overrides={"feature_form": "mdistiller"})
+
+
 def _rkd_reference(s: np.ndarray, t: np.ndarray, wd: float, wa: float) -> float:
     def smooth_l1(a: np.ndarray, b: np.ndarray) -> float:
         d = np.abs(a - b)

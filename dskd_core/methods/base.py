@@ -36,6 +36,8 @@ class Distiller(nn.Module):
     #: The logit loss that ``--scales``/``--stand`` add beside the method's own term ("kd" for the
     #: feature methods; named in the run's variant); None when they transform the method's own loss.
     enhanced_by: ClassVar[str | None] = None
+    #: Whether ``feature_form = "mdistiller"`` changes this method (where dskd's loss differs from mdistiller's).
+    mdistiller_form: ClassVar[bool] = False
 
     def __init__(self, student: ZooModel, teacher: ZooModel | None, cfg: RunConfig) -> None:
         super().__init__()
@@ -59,9 +61,9 @@ class Distiller(nn.Module):
         return self
 
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
-        """Student parameters plus the method's extra modules; never the teacher's."""
+        """Student parameters plus the method's extra modules that train; never the teacher's."""
         for name, param in self.named_parameters():
-            if not name.startswith("teacher."):
+            if not name.startswith("teacher.") and param.requires_grad:
                 yield param
 
     def extra_state_dict(self) -> dict[str, Tensor]:

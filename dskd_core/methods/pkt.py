@@ -31,12 +31,17 @@ class PKT(FeatureDistiller):
     """Probability distributions of batch similarities on ``pooled_feat``; mdistiller: CE 1, weight 30000.
 
     The loss is a mean over B × B entries, so it scales as 1/B; a smaller last batch of an epoch
-    is rescaled to the configured batch size (full batches are exactly upstream's value).
+    is rescaled to the configured batch size (full batches are exactly upstream's value;
+    ``feature_form = "mdistiller"`` leaves it as upstream computes it).
     """
 
     name = "pkt"
     defaults: ClassVar[dict[str, Any]] = {**FEATURE_DEFAULTS, "feat_weight": 30000.0}
+    mdistiller_form = True
 
     def feature_loss(self, student: Features, teacher: Features, batch: Batch) -> Tensor:
-        batch_share = student["pooled_feat"].shape[0] / self.cfg.batch_size
+        # feature_form "mdistiller": upstream's value on every batch, a shorter last one included
+        batch_share = (
+            1.0 if self.cfg.feature_form == "mdistiller" else student["pooled_feat"].shape[0] / self.cfg.batch_size
+        )
         return pkt_loss(student["pooled_feat"], teacher["pooled_feat"]) * batch_share

@@ -29,12 +29,17 @@ class SP(FeatureDistiller):
     """Similarity preservation on the last stage map ``feats[-1]``; mdistiller: CE 1, weight 3000.
 
     The loss divides a sum over B rows by B², so it scales as 1/B; a smaller last batch of an
-    epoch is rescaled to the configured batch size (full batches are exactly upstream's value).
+    epoch is rescaled to the configured batch size (full batches are exactly upstream's value;
+    ``feature_form = "mdistiller"`` leaves it as upstream computes it).
     """
 
     name = "sp"
     defaults: ClassVar[dict[str, Any]] = {**FEATURE_DEFAULTS, "feat_weight": 3000.0}
+    mdistiller_form = True
 
     def feature_loss(self, student: Features, teacher: Features, batch: Batch) -> Tensor:
-        batch_share = student["feats"][-1].shape[0] / self.cfg.batch_size
+        # feature_form "mdistiller": upstream's value on every batch, a shorter last one included
+        batch_share = (
+            1.0 if self.cfg.feature_form == "mdistiller" else student["feats"][-1].shape[0] / self.cfg.batch_size
+        )
         return sp_loss(student["feats"][-1], teacher["feats"][-1]) * batch_share

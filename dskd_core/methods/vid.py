@@ -43,11 +43,13 @@ class VID(FeatureDistiller):
 
     mdistiller: CE 1, weight 1, initial variance 5, ε 1e-5; stages pair from the first, the
     larger map pooled to the smaller. The variances are trained with the student, as in the
-    paper and RepDistiller (mdistiller keeps them in a plain list, so its optimizer never sees them).
+    paper and RepDistiller (mdistiller keeps them in a plain list, so its optimizer never sees them;
+    ``feature_form = "mdistiller"`` keeps them fixed likewise).
     """
 
     name = "vid"
     defaults: ClassVar[dict[str, Any]] = {**FEATURE_DEFAULTS, "feat_weight": 1.0, "vid_init_var": 5.0}
+    mdistiller_form = True
 
     def __init__(self, student: ZooModel, teacher: ZooModel | None, cfg: RunConfig) -> None:
         super().__init__(student, teacher, cfg)
@@ -57,7 +59,11 @@ class VID(FeatureDistiller):
         self.regressors = nn.ModuleList(_regressor(s, t) for s, t in pairs)
         # softplus(log_scale) + ε = the initial variance
         start = math.log(math.expm1(cfg.vid_init_var - VID_EPS))
-        self.log_scales = nn.ParameterList(nn.Parameter(torch.full((t,), start)) for _, t in pairs)
+        # feature_form "mdistiller": the variances stay at their initial value, as upstream's optimizer never sees them
+        learned = cfg.feature_form != "mdistiller"
+        self.log_scales = nn.ParameterList(
+            nn.Parameter(torch.full((t,), start), requires_grad=learned) for _, t in pairs
+        )
 
     def feature_loss(self, student: Features, teacher: Features, batch: Batch) -> Tensor:
         terms = []
