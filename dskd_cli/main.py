@@ -212,7 +212,9 @@ def train(
             "(mdistiller's/LSKD's published ImageNet protocol; on cifar100 the two agree)."
         ),
     ] = None,
-    epochs: Annotated[int | None, typer.Option(help="Epochs (recipe: 240 on cifar100, 6 on digits).")] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Epochs (recipe: 240 on cifar100, 100 on imagenet, 1 of 8 passes on digits).")
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Training batch size (recipe: 64).")] = None,
     lr: Annotated[
         float | None,
@@ -621,7 +623,7 @@ def eval_(
 
 @app.command()
 def quickstart(
-    epochs: Annotated[int | None, typer.Option(help="Epochs per run (digits recipe: 6).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs per run (digits recipe: 1 epoch of 8 passes).")] = None,
     teacher: Annotated[
         str, typer.Option(help="Teacher trained from scratch.", autocompletion=_complete_models)
     ] = "resnet20",
