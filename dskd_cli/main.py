@@ -507,6 +507,7 @@ def _new_config(
             where = f"{config} names no method" if config else "no METHOD given"
             raise UsageError(f"{where}: dskd train METHOD TEACHER STUDENT, or --config a run's config.json")
         method = str(named["method"])
+    if not models:  # the names a --config file gives (a contradicting method is refused below)
         models = [str(m) for m in (named["teacher"], named["student"]) if m]
     spec = get_method(method)
     wanted = 2 if spec.needs_teacher else 1
@@ -578,7 +579,7 @@ def _refuse_contradictions(config: Path | None, named: dict[str, Any], given: di
         if key != "method":
             saved = resolve_model_name(str(saved), zoo)[0]
         if saved != value:
-            differ.append(f"{key} {saved} in the file, {value} on the command line")
+            differ.append(f"{key} {saved} in the file, {value or 'none'} on the command line")
     if differ:
         raise UsageError(
             f"--config {config} contradicts the command ({'; '.join(differ)}): drop the names to use the file's, "

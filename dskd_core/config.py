@@ -338,6 +338,23 @@ def load_toml(path: Path) -> dict[str, Any]:
         raise UsageError(f"config file {path} is not valid TOML ({err}): fix it or drop --config") from None
 
 
+#: What every ``config.json`` dskd wrote holds: a JSON ``--config`` without them is not a resolved config.
+REPLAY_KEYS = (
+    "method",
+    "student",
+    "dataset",
+    "epochs",
+    "batch_size",
+    "lr",
+    "ce_weight",
+    "kd_weight",
+    "temperature",
+    "scales",
+    "stand",
+    "warmup",
+)
+
+
 def load_config_file(path: Path) -> tuple[dict[str, Any], bool]:
     """A ``--config`` file: ``(values, resolved)``.
 
@@ -362,6 +379,12 @@ def load_config_file(path: Path) -> tuple[dict[str, Any], bool]:
     unknown = sorted(set(values) - set(RunConfig.model_fields))
     if unknown:
         raise UsageError(f"config file {path} has unknown keys {', '.join(unknown)}: remove them (see --dry-run)")
+    missing = [k for k in REPLAY_KEYS if k not in values]
+    if missing:
+        raise UsageError(
+            f"config file {path} is JSON but not a whole run config (no {', '.join(missing)}): pass a run's "
+            "config.json or --dry-run output, or write the keys you set as TOML (layered over the preset)"
+        )
     return values, True
 
 
@@ -467,8 +490,10 @@ def replay_execution(replay: Mapping[str, Any]) -> dict[str, Any]:
     """What a replayed config leaves to the device it runs on: the path and compilation (they do not
     change the recipe), and the precision unless it was bf16 (the recorded fp32/tf32 is the reference's
     precision of the device it ran on, which this device's "auto" gives again)."""
-    precision = replay.get("precision", "auto")
-    return {"fast": None, "compile": None, "precision": "bf16" if precision == "bf16" else "auto"}
+    out: dict[str, Any] = {key: None for key in ("fast", "compile") if replay.get(key) in (None, True, False)}
+    if replay.get("precision", "auto") in ("auto", "fp32", "tf32"):  # bf16 is kept; anything else is refused
+        out["precision"] = "auto"
+    return out
 
 
 def _wants_sdd(*layers: Mapping[str, Any] | None) -> bool:
@@ -506,6 +531,39 @@ def describe_validation_error(err: ValidationError) -> str:
     first = err.errors()[0]
     loc = ".".join(str(p) for p in first["loc"])
     msg = first["msg"].removeprefix("Value error, ")
-    if loc:
+    if loc in FLAG_KEYS:
         return f"invalid {loc.replace('_', '-')!s}: {msg} (fix --{loc.replace('_', '-')} or --set {loc}=...)"
+    if loc:
+        return f"invalid {loc.replace('_', '-')}: {msg} (fix --set {loc}=... or the --config file)"
     return f"invalid run config: {msg}"
+
+
+#: Run-config keys that ``dskd train`` has a flag of the same name for (the others are set with --set or --config).
+FLAG_KEYS = frozenset(
+    {
+        "dataset",
+        "seed",
+        "epochs",
+        "batch_size",
+        "lr",
+        "scales",
+        "stand",
+        "base_temp",
+        "kd_weight",
+        "sdd_weighting",
+        "sdd_complementary",
+        "clip_grad",
+        "aug",
+        "deterministic",
+        "image_size",
+        "num_classes",
+        "sync_bn",
+        "lr_scaling",
+        "fast",
+        "precision",
+        "compile",
+        "name",
+        "teacher_ckpt",
+        "preset_source",
+    }
+)

@@ -28,6 +28,24 @@ class RunLock:
         self.path = run_dir / LOCK_NAME
         self._fd: int | None = None
 
+    @staticmethod
+    def held(run_dir: Path) -> bool:
+        """Whether a live process holds ``run_dir``'s lock now (read only: the file is neither created nor written)."""
+        path = run_dir / LOCK_NAME
+        if fcntl is None or not path.is_file():
+            return False
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing releases a lock this probe took
+        return False
+
     def __enter__(self) -> RunLock:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -35,8 +35,8 @@ def _stderr(result: Any) -> str:  # Click < 8.2 mixes stderr into output
 
 
 def _snapshot(run_dir: Path) -> dict[str, tuple[bytes, int]]:
-    """Every file of a run folder (the lock aside) with its bytes and mtime."""
-    files = [p for p in sorted(run_dir.rglob("*")) if p.is_file() and p.name != ".lock"]
+    """Every file of a run folder, its lock file included, with its bytes and mtime."""
+    files = [p for p in sorted(run_dir.rglob("*")) if p.is_file()]
     assert {"config.json", "log.jsonl", "summary.json"} <= {p.name for p in files}
     return {str(p.relative_to(run_dir)): (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
 

@@ -128,7 +128,12 @@ def test_config_that_contradicts_the_command_is_refused_by_name(
 
 @pytest.mark.parametrize(
     ("text", "fragment"),
-    [("{not json", "not valid JSON"), ("[1, 2]", "not a JSON object"), ('{"method": "kd", "colour": 1}', "colour")],
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "not a JSON object"),
+        ('{"method": "kd", "colour": 1}', "colour"),
+        ('{"lr": 0.1}', "not a whole run config (no method, student"),  # a partial JSON is no replay
+    ],
 )
 def test_bad_json_config_is_one_line(tmp_path: Path, text: str, fragment: str) -> None:
     path = tmp_path / "bad.json"
@@ -172,3 +177,14 @@ def test_a_replay_leaves_how_steps_run_to_this_device(tmp_path: Path) -> None:
     assert (here["fast"], here["compile"], here["precision"]) == (False, False, "fp32")
     path.write_text(json.dumps({**recorded, "precision": "bf16"}))
     assert _dry("--config", str(path), "--fast")["precision"] == "bf16"  # an explicit deviation is kept
+
+
+def test_a_replay_refuses_bad_execution_values_and_takes_the_files_models(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**_dry("kd", "resnet32x4", "resnet8x4"), "precision": "half"}))
+    result = _invoke("train", "--config", str(path), "--dry-run")
+    assert result.exit_code == 2 and "invalid precision" in result.output
+    path.write_text(json.dumps(_dry("kd", "resnet32x4", "resnet8x4", "--lr", "0.02")))
+    assert _dry("kd", "--config", str(path))["lr"] == 0.02  # the method named, the models from the file
+    result = _invoke("train", "dkd", "--config", str(path), "--dry-run")
+    assert result.exit_code == 2 and "method kd in the file, dkd on the command line" in result.output

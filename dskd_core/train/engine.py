@@ -23,6 +23,7 @@ from dskd_core.data import DatasetSpec, Loader, fitted_spec, get_dataset_spec, l
 from dskd_core.errors import DskdError, NonFiniteLoss
 from dskd_core.methods import Distiller, get_method
 from dskd_core.models import ZooModel, create_model
+from dskd_core.runlock import RunLock
 from dskd_core.train.build import load_model, teacher_checkpoint
 from dskd_core.train.distributed import DistContext, main_lock, prepare_distiller, setup
 from dskd_core.train.evaluate import evaluate
@@ -35,7 +36,7 @@ from dskd_core.train.fast import (
     tf32_mode,
     use_channels_last,
 )
-from dskd_core.train.rundir import RunFiles, RunLog, finished_result, prepare_run_dir, saved_execution
+from dskd_core.train.rundir import RunFiles, RunLog, check_run_dir, finished_result, prepare_run_dir, saved_execution
 from dskd_core.train.state import Progress, load_train_state
 
 Observer = Callable[[dict[str, Any]], None]
@@ -142,6 +143,11 @@ def fit(
         if execution.fast:
             use_channels_last(distiller)
         prepare_distiller(distiller, dist, cfg.sync_bn)
+        # A folder this request may not train into is refused before its lock file is written; one a live
+        # process holds is left to the lock (exit 5), which re-checks the folder once it owns it.
+        dist.on_main(
+            lambda: None if RunLock.held(run_dir) else check_run_dir(cfg, run_dir, resume=resume, overwrite=overwrite)
+        )
         with main_lock(dist, run_dir):
             trainer = Trainer(
                 cfg,
