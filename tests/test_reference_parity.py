@@ -340,3 +340,20 @@ def test_sd_dkd_reduces_as_dskd_on_every_pair_and_names_the_other_form() -> None
     assert RunConfig(**dry("dkd", "wrn_40_2", "wrn_16_2", "--scales", "1,2", "--stand")).variant == "dkd+sdd[1,2]+ls"
     kd_mean = dry("kd", "resnet32x4", "resnet8x4", "--scales", "1,2", "--sdd-weighting", "mean")
     assert RunConfig(**kd_mean).variant == "kd+sdd[1,2]+mean"
+
+
+def test_the_readme_tables_flag_and_eval_rows() -> None:
+    """The rows without a train command: the flags keep the reference's names and meanings."""
+    # --base-temp 2 --kd-weight 9: used with --stand only (the reference ignores them without --logit-stand).
+    with_flags = dry("kd", "resnet32x4", "resnet8x4", "--stand", "--base-temp", "3", "--kd-weight", "7")
+    assert (with_flags["temperature"], with_flags["kd_weight"]) == (3.0, 7.0)
+    assert_values(dry("kd", "resnet32x4", "resnet8x4", "--base-temp", "3", "--kd-weight", "7"), KD)
+    # --same-t: RLD's α_T = T (tools/train.py step 4), after --stand has set T.
+    assert dry("rld", "resnet56", "resnet20", "--same-t")["alpha_temperature"] == 4.0
+    assert dry("rld", "resnet56", "resnet20", "--stand", "--same-t")["alpha_temperature"] == 5.0
+    assert dry("kd", "resnet32x4", "resnet8x4", "--aug")["aug"] is True
+    # tools/eval.py -m MODEL -c CKPT -d DATASET [-bs 64]: the same short options.
+    result = CliRunner().invoke(app, ["eval", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for option in ("-m", "-c", "-d", "-bs"):
+        assert re.search(rf"(^|\s|,){re.escape(option)}[\s,]", result.stdout), option
