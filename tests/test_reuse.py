@@ -307,6 +307,8 @@ def test_a_damaged_or_unreadable_finished_run_is_never_taken_as_done(tmp_path: P
     assert folder.differences == ("config.json",) and folder.plan(cfg.epochs) == "conflict"
     with pytest.raises(UsageError, match=r"config\.json cannot be read"):
         check_run_dir(cfg, other, resume=False, overwrite=False)
+    with pytest.raises(UsageError, match=r"^cannot resume .*: its config\.json cannot be read"):
+        check_run_dir(cfg, other, resume=True, overwrite=False)
 
 
 def test_an_old_bf16_run_is_not_the_default_run_on_cuda(tmp_path: Path) -> None:

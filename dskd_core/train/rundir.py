@@ -214,6 +214,11 @@ def check_run_dir(cfg: RunConfig, run_dir: Path, *, resume: bool, overwrite: boo
 def _check_resume(cfg: RunConfig, folder: RunFolder) -> None:
     # Keys an older config.json lacks had their defaults; an execution key it did not record matches.
     changed = folder.resume_differences
+    if changed == ("config.json",):
+        raise UsageError(
+            f"cannot resume {folder.path}: its config.json cannot be read, so it cannot be compared with this "
+            "request: restore it, or pass --overwrite to start the run afresh"
+        )
     if changed == ("world_size",):
         saved = _read_json(folder.path / "config.json")
         raise UsageError(
