@@ -30,8 +30,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dskd_core.checkpoint import save_student
-from dskd_core.config import Settings, resolve_run_config
+from dskd_core.config import Settings
 from dskd_core.models import create_model
+from dskd_core.resolve import resolve_run_config
 from dskd_core.train import fit
 
 EPOCHS = 240

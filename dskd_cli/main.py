@@ -450,7 +450,7 @@ def _run_dir_argument(text: str) -> Path | None:
 
 
 def _saved_config(run_dir: Path, epochs: int | None) -> Any:
-    from dskd_core.config import load_run_config
+    from dskd_core.resolve import load_run_config
 
     cfg = load_run_config(run_dir)
     return cfg if epochs is None else load_run_config(run_dir, epochs=epochs)
@@ -476,11 +476,12 @@ def _new_config(
     **flag_values: Any,
 ) -> Any:
     """The run config of a new run from the command line: names checked, layers resolved, preset noted."""
-    from dskd_core.config import load_config_file, parse_overrides, parse_scales, resolve_run_config
+    from dskd_core.config import parse_scales
     from dskd_core.data import get_dataset_spec
     from dskd_core.methods import get_method
     from dskd_core.models import resolve_model_name
     from dskd_core.presets import check_source, find_preset
+    from dskd_core.resolve import load_config_file, parse_overrides, resolve_run_config
 
     check_source(preset_source)
     file_values, replay = load_config_file(config) if config else ({}, False)

@@ -52,7 +52,8 @@ def sweep(
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
     """Run a grid of trainings: scales x plain/--stand x seeds by default; finished runs of its config are skipped."""
-    from dskd_core.config import Settings, parse_overrides
+    from dskd_core.config import Settings
+    from dskd_core.resolve import parse_overrides
     from dskd_core.sweep import grid_configs, parse_scales_grid, parse_seeds, plan_configs, plan_rows, run_sweep
     from dskd_core.sweep import stand_modes as parse_stand
 

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dskd_core.config import RunConfig, Settings, resolve_run_config
+from dskd_core.config import RunConfig, Settings
 from dskd_core.errors import UsageError
+from dskd_core.resolve import resolve_run_config
 from dskd_core.train.engine import Observer, RunResult, fit
 from dskd_core.train.rundir import another_config, inspect_run_dir
 

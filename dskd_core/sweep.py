@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dskd_core.config import RunConfig, Settings, parse_scales, resolve_run_config
+from dskd_core.config import RunConfig, Settings, parse_scales
 from dskd_core.errors import DskdError, UsageError
+from dskd_core.resolve import resolve_run_config
 from dskd_core.train.rundir import ReuseStatus, RunFolder, another_config, inspect_run_dir
 
 if sys.version_info >= (3, 11):

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from dskd_core.config import Settings, resolve_run_config
+from dskd_core.config import Settings
+from dskd_core.resolve import resolve_run_config
 from dskd_core.train import fit
 
 

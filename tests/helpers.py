@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dskd_core.config import RunConfig, resolve_run_config
+from dskd_core.config import RunConfig
+from dskd_core.resolve import resolve_run_config
 
 
 def kd_config(teacher_run: Path, **flags: object) -> RunConfig:

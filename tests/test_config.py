@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from dskd_core.config import RunConfig, parse_overrides, parse_scales, resolve_run_config
+from dskd_core.config import RunConfig, parse_scales
 from dskd_core.errors import UnknownNameError, UsageError
+from dskd_core.resolve import parse_overrides, resolve_run_config
 
 REQUIRED_LEAVES = {
     "lr",

@@ -19,10 +19,11 @@ from typer.testing import CliRunner
 
 from dskd_cli.main import app
 from dskd_core.checkpoint import load_tensors
-from dskd_core.config import Settings, resolve_run_config
+from dskd_core.config import Settings
 from dskd_core.data import get_dataset_spec, load_dataset, make_loader
 from dskd_core.data.shard import Shard, shard_order
 from dskd_core.models import create_model
+from dskd_core.resolve import resolve_run_config
 from dskd_core.train import fit
 from tests.conftest import ROOT, subprocess_env
 from tests.test_imagenet import save_random_teacher, write_imagefolder

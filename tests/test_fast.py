@@ -18,12 +18,13 @@ import torch
 import torchvision.transforms.functional as TF
 from torchvision import transforms
 
-from dskd_core.config import RunConfig, resolve_run_config
+from dskd_core.config import RunConfig
 from dskd_core.data import BatchLoader, TensorDataset, get_dataset_spec
 from dskd_core.data.loader import PAD, augment_batch, crop_flip
 from dskd_core.errors import NonFiniteLoss, UsageError
 from dskd_core.methods import Distiller, get_method
 from dskd_core.models import create_model
+from dskd_core.resolve import resolve_run_config
 from dskd_core.train import fast as fast_module
 from dskd_core.train import fit
 from dskd_core.train.fast import Execution, FastStep, optimizer_for, resolve_execution, tf32_mode, use_channels_last

@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 
 from dskd_cli.main import app
 from dskd_core.checkpoint import load_tensors
-from dskd_core.config import resolve_run_config
 from dskd_core.data import BatchLoader, TensorDataset, get_dataset_spec, load_dataset
 from dskd_core.data.contrast import ContrastSampler
 from dskd_core.errors import UsageError
@@ -34,6 +33,7 @@ from dskd_core.methods.sp import sp_loss
 from dskd_core.methods.vid import vid_loss
 from dskd_core.models import ZooModel, create_model
 from dskd_core.presets import load_presets
+from dskd_core.resolve import resolve_run_config
 from dskd_core.train import fit
 from tests.conftest import make_settings
 

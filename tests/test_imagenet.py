@@ -13,13 +13,13 @@ from typer.testing import CliRunner
 
 from dskd_cli.main import app
 from dskd_core.checkpoint import save_student
-from dskd_core.config import resolve_run_config
 from dskd_core.data import ImageFolderSplit, get_dataset_spec, load_dataset, make_loader
 from dskd_core.data.imagefolder import build_transform
 from dskd_core.data.shard import Shard
 from dskd_core.errors import DatasetNotFound, UsageError
 from dskd_core.models import create_model, list_models
 from dskd_core.presets import find_preset, load_presets
+from dskd_core.resolve import resolve_run_config
 
 # torchvision's own figures (1000 classes) and mdistiller's MobileNetV1 (width 1.0).
 EXPECTED_PARAMS = {"ResNet18": 11_689_512, "ResNet34": 21_797_672, "ResNet50": 25_557_032, "MobileNetV1": 4_231_976}

@@ -11,12 +11,12 @@ import torch.nn.functional as F
 from typer.testing import CliRunner
 
 from dskd_cli.main import app
-from dskd_core.config import resolve_run_config
 from dskd_core.losses import dkd, rld, standardize, standardized
 from dskd_core.methods import get_method, list_methods
 from dskd_core.methods.logit import LogitDistiller
 from dskd_core.models import create_model
 from dskd_core.presets import load_presets
+from dskd_core.resolve import resolve_run_config
 from dskd_core.sdd import sdd_loss
 from dskd_core.train import fit
 from tests.conftest import make_settings

@@ -20,9 +20,10 @@ from typer.testing import CliRunner
 
 from dskd_cli.main import app
 from dskd_core.checkpoint import load_tensors, save_student
-from dskd_core.config import parse_overrides, parse_scales, resolve_run_config
+from dskd_core.config import parse_scales
 from dskd_core.errors import DskdError, RunLocked, StorageError, UsageError
 from dskd_core.models import create_model
+from dskd_core.resolve import parse_overrides, resolve_run_config
 from dskd_core.runlock import RunLock
 from dskd_core.train import fit
 from tests.conftest import DSKD, make_settings, subprocess_env

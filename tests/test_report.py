@@ -14,7 +14,6 @@ import pytest
 from typer.testing import CliRunner
 
 from dskd_cli.main import app
-from dskd_core.config import resolve_run_config
 from dskd_core.report import (
     Hints,
     build_report,
@@ -25,6 +24,7 @@ from dskd_core.report import (
     parse_yacs_dump,
     variant_name,
 )
+from dskd_core.resolve import resolve_run_config
 
 runner = CliRunner()
 

@@ -18,8 +18,9 @@ from typer.testing import CliRunner
 
 from dskd_cli.main import app
 from dskd_core import quickstart
-from dskd_core.config import RunConfig, resolve_run_config
+from dskd_core.config import RunConfig
 from dskd_core.errors import UsageError
+from dskd_core.resolve import resolve_run_config
 from dskd_core.sweep import plan_rows, run_status, run_sweep
 from dskd_core.train.rundir import check_run_dir, inspect_run_dir
 from tests.conftest import make_settings

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from dskd_cli.main import app
 from dskd_core.checkpoint import load_tensors
-from dskd_core.config import resolve_run_config
+from dskd_core.resolve import resolve_run_config
 from dskd_core.sweep import grid_configs, plan_configs, run_status, run_sweep
 from dskd_core.train import fit
 from dskd_core.train.lockstep import fit_lockstep

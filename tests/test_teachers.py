@@ -30,9 +30,9 @@ from typer.testing import CliRunner
 from dskd_cli.main import app
 from dskd_core import teachers
 from dskd_core.checkpoint import STUDENT_FORMAT, load_tensors
-from dskd_core.config import resolve_run_config
 from dskd_core.errors import CheckpointError
 from dskd_core.models import create_model, list_models
+from dskd_core.resolve import resolve_run_config
 from dskd_core.teachers import (
     ArchiveRefused,
     DownloadError,
