@@ -13,18 +13,13 @@ On CIFAR-100 the two agree and one entry serves both.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
+from dskd_core._compat import tomllib
 from dskd_core.errors import DskdError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 PRESET_DATASET = "cifar100"
 #: ``--preset-source``: DSKD's config files, or mdistiller's / LSKD's / RLD's published protocol.

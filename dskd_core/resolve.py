@@ -8,7 +8,6 @@ them, so a run config is validated against what is registered exactly here.
 from __future__ import annotations
 
 import json
-import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,17 +15,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from dskd_core._compat import tomllib
 from dskd_core.config import METHOD_PARAMS, RunConfig, parse_scales
 from dskd_core.data import get_dataset_spec
 from dskd_core.errors import UnknownNameError, UsageError
 from dskd_core.methods import get_method
 from dskd_core.models import list_aliases, resolve_model_name
 from dskd_core.presets import DEFAULT_SOURCE, find_preset
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 #: Students trained with LR 0.01 on CIFAR-100 (the DSKD trainer asserts it: mdistiller/engine/cfg.py).
 LOW_LR_STUDENTS = frozenset({"ShuffleV1", "ShuffleV2", "MobileNetV2"})

@@ -14,22 +14,17 @@ from __future__ import annotations
 import itertools
 import json
 import multiprocessing
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dskd_core._compat import tomllib
 from dskd_core.config import RunConfig, Settings, parse_scales
 from dskd_core.errors import DskdError, UsageError
 from dskd_core.resolve import resolve_run_config
 from dskd_core.train.rundir import ReuseStatus, RunFolder, another_config, inspect_run_dir
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 Status = ReuseStatus
 DEFAULT_SCALES_GRID = ([1], [1, 2], [1, 2, 4])

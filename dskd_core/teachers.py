@@ -24,7 +24,6 @@ import json
 import os
 import pickle
 import re
-import sys
 import tarfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -39,14 +38,10 @@ import torch
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from torch import Tensor, nn
 
+from dskd_core._compat import tomllib
 from dskd_core.checkpoint import STUDENT_FORMAT, _legacy_safe_globals, atomic_write_text, load_tensors, save_student
 from dskd_core.config import Settings
 from dskd_core.errors import CheckpointError, DskdError, UnknownNameError, UsageError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 #: Events for a progress display: ``{"event": "download" | "retry" | "warning", ...}``.
 Observer = Callable[[dict[str, Any]], None]

@@ -11,10 +11,8 @@ from dskd_core.checkpoint import load_weights_into, read_model_weights
 from dskd_core.config import RunConfig
 from dskd_core.errors import CheckpointError, UsageError
 from dskd_core.models import ZooModel, create_model
+from dskd_core.runs.layout import STUDENT_LAST
 from dskd_core.teachers import ensure_strong_teacher, fetchable
-
-STUDENT_LAST = "student_last.safetensors"
-STUDENT_BEST = "student_best.safetensors"
 
 
 def resolve_device(name: str) -> torch.device:

@@ -22,7 +22,7 @@ from dskd_core.checkpoint import atomic_write_text, read_metadata, save_student
 from dskd_core.config import EXECUTION_KEYS, RunConfig, config_differences
 from dskd_core.errors import UsageError
 from dskd_core.methods import Distiller
-from dskd_core.train.build import STUDENT_BEST, STUDENT_LAST
+from dskd_core.runs.layout import STUDENT_BEST, STUDENT_LAST
 from dskd_core.train.state import Progress, has_train_state, save_train_state
 
 

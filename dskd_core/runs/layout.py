@@ -1,0 +1,10 @@
+"""The names inside a run folder (a leaf: imports nothing from dskd)."""
+
+from __future__ import annotations
+
+CONFIG_FILE = "config.json"
+LOG_FILE = "log.jsonl"
+SUMMARY_FILE = "summary.json"
+CHECKPOINTS = "checkpoints"
+STUDENT_LAST = "student_last.safetensors"
+STUDENT_BEST = "student_best.safetensors"
