@@ -9,30 +9,80 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dskd_core.errors import UsageError
+from dskd_core.errors import UnknownNameError, UsageError
 from dskd_core.sdd import validate_scales
 
-#: Method hyperparameters that are set exactly for the methods whose ``defaults`` name them.
-METHOD_PARAMS = (
-    "feat_weight",
-    "at_p",
-    "hint_layer",
-    "crd_feat_dim",
-    "crd_nce_k",
-    "crd_momentum",
-    "crd_temperature",
-    "crd_mode",
-    "rkd_distance_weight",
-    "rkd_angle_weight",
-    "vid_init_var",
-    "kdsvd_k",
-)
+
+class MethodParams(BaseModel):
+    """A method's own hyperparameters, declared next to its loss (mdistiller's ``cfg.DKD.*`` namespace, typed).
+
+    Each distiller subclasses this as ``Params`` with defaults; a method without parameters keeps
+    this empty class. Field names are ``--set`` keys and stay flat in ``config.json``.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+@dataclass(frozen=True)
+class MethodSchema:
+    """What the run schema needs to know of a registered method (filled in by ``register_method``)."""
+
+    name: str
+    params: type[MethodParams]
+    #: The logit loss that ``--scales``/``--stand`` add beside the method's own term (named in the variant).
+    enhanced_by: str | None
+    #: The method's own SDD reduction; another one is named in the variant.
+    sdd_weighting: str
+
+
+_SCHEMAS: dict[str, MethodSchema] = {}
+
+
+def register_schema(schema: MethodSchema) -> None:
+    """Make ``schema.name`` a method a :class:`RunConfig` can name (duplicates are refused)."""
+    if schema.name in _SCHEMAS:
+        raise UsageError(f"method '{schema.name}' is already registered")
+    _SCHEMAS[schema.name] = schema
+
+
+def method_schema(name: str) -> MethodSchema:
+    try:
+        return _SCHEMAS[name]
+    except KeyError:
+        raise UnknownNameError("method", name, _SCHEMAS) from None
+
+
+def param_keys() -> dict[str, tuple[str, ...]]:
+    """Every method parameter key, with the methods that have it."""
+    out: dict[str, list[str]] = {}
+    for schema in _SCHEMAS.values():
+        for key in schema.params.model_fields:
+            out.setdefault(key, []).append(schema.name)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def run_config_keys() -> tuple[str, ...]:
+    """The keys of a flat run config (``--set``, ``--config``, ``config.json``): common fields, then every
+    registered method's parameters."""
+    common = tuple(k for k in RunConfig.model_fields if k != "params")
+    return common + tuple(k for k in param_keys() if k not in common)
 
 
 class Settings(BaseSettings):
@@ -78,10 +128,8 @@ class RunConfig(BaseModel):
     scales: list[int] = Field(default_factory=lambda: [1])
     stand: bool = False
     base_temp: float = Field(2.0, gt=0)
-    # DKD/RLD (None where the method has no such parameter)
-    alpha: float | None = Field(None, ge=0)
-    beta: float | None = Field(None, ge=0)
-    alpha_temperature: float | None = Field(None, gt=0)
+    #: The method's own hyperparameters (its ``Params``); flat keys in ``--set`` and ``config.json``.
+    params: SerializeAsAny[MethodParams] = Field(default_factory=MethodParams)
     warmup: int = Field(0, ge=0)  # epochs of linear warm-up of the distillation term, min(epoch / warmup, 1)
     sdd_complementary: float = Field(2.0, gt=0)
     sdd_weighting: Literal["region", "mean"] = "region"
@@ -95,19 +143,6 @@ class RunConfig(BaseModel):
     #: value is recorded). Evaluation is always strict fp32.
     precision: Literal["auto", "tf32", "fp32", "bf16"] = "auto"
     compile: bool | None = None  # torch.compile the fast step (CUDA graphs on CUDA); auto = on CUDA
-    # feature methods (None where the method has no such parameter; README "Feature methods")
-    feat_weight: float | None = Field(None, ge=0)  # weight of the method's own feature term (loss_feat)
-    at_p: float | None = Field(None, gt=0)  # AT: attention map = mean over channels of f^p
-    hint_layer: int | None = Field(None, ge=0)  # FitNet: the feats index whose maps are matched
-    crd_feat_dim: int | None = Field(None, gt=0)  # CRD: embedding size (memory-bank row size)
-    crd_nce_k: int | None = Field(None, gt=0)  # CRD: negatives per sample
-    crd_momentum: float | None = Field(None, ge=0, lt=1)  # CRD: memory-bank update momentum
-    crd_temperature: float | None = Field(None, gt=0)  # CRD: NCE temperature
-    crd_mode: Literal["exact", "relax"] | None = None  # CRD: positive = the sample itself / any same-class sample
-    rkd_distance_weight: float | None = Field(None, ge=0)
-    rkd_angle_weight: float | None = Field(None, ge=0)
-    vid_init_var: float | None = Field(None, gt=1e-5)  # VID: initial predicted variance
-    kdsvd_k: int | None = Field(None, gt=0)  # KDSVD: singular vectors kept of the teacher
     #: mdistiller: its feature losses as it computes them where dskd differs (VID's variances kept at their
     #: initial value, out of the optimizer; PKT and SP without the rescaling of a shorter last batch).
     feature_form: Literal["dskd", "mdistiller"] = "dskd"
@@ -122,6 +157,69 @@ class RunConfig(BaseModel):
     teacher_ckpt: str | None = None  # stored as an absolute path, so another spelling finds the same file
     #: Where the paper preset's values come from (README "Presets"); provenance only, the values are the keys above.
     preset_source: Literal["dskd", "mdistiller"] = "dskd"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_params(cls, data: Any) -> Any:
+        """Flat method-parameter keys (as ``--set`` and ``config.json`` hold them) go into ``params``.
+
+        A ``config.json`` written before parameters were per method holds every method's keys, None
+        where they did not apply: those are dropped (read as today's format).
+        """
+        if not isinstance(data, dict) or not isinstance(data.get("method"), str):
+            return data
+        method = data["method"]
+        own = method_schema(method).params.model_fields
+        data = dict(data)
+        given = data.pop("params", None)
+        values = given.model_dump() if isinstance(given, MethodParams) else dict(given or {})
+        for key in param_keys():
+            if key not in data or key in cls.model_fields:
+                continue
+            value = data.pop(key)
+            if key in own:
+                if value is None:
+                    raise ValueError(f"method '{method}' needs {key}: --set {key}=VALUE")
+                values[key] = value
+            elif value is not None:
+                raise ValueError(f"{key} does not apply to method '{method}': drop --set {key}")
+        data["params"] = values
+        return data
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _params(cls, value: Any, info: ValidationInfo) -> MethodParams:
+        method = info.data.get("method")
+        schema = method_schema(method).params if isinstance(method, str) else MethodParams
+        if isinstance(value, schema):
+            return value
+        if isinstance(value, MethodParams):
+            value = value.model_dump()
+        return schema.model_validate(value)
+
+    @model_serializer(mode="wrap")
+    def _flat(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The parameters are written flat, where ``params`` sits, so ``config.json`` keeps one level."""
+        out: dict[str, Any] = {}
+        for key, value in handler(self).items():
+            if key == "params":
+                out.update(value)
+            else:
+                out[key] = value
+        return out
+
+    if not TYPE_CHECKING:  # flat reads of the method's parameters (``cfg.beta``) for scripts and older callers
+
+        def __getattr__(self, name: str) -> Any:
+            try:
+                return super().__getattr__(name)
+            except AttributeError:
+                params = self.__dict__.get("params")
+                if params is not None and name in type(params).model_fields:
+                    return getattr(params, name)
+                if name in param_keys():
+                    return None  # another method's parameter: not set for this one
+                raise
 
     @field_validator("scales", mode="before")
     @classmethod
@@ -168,16 +266,14 @@ class RunConfig(BaseModel):
         (DKD: ``mean``, DSKD's SD-DKD; the others: ``region``) is named after the scales:
         ``dkd+sdd[1,2]+region+ls``, ``kd+sdd[1,2]+mean``.
         """
-        from dskd_core.methods import get_method
-
-        spec = get_method(self.method)
+        spec = method_schema(self.method)
         name = self.method
         added = spec.enhanced_by
         if added and (self.scales != [1] or self.stand):
             name += "+" + added
         if self.scales != [1]:
             name += "+sdd[" + ",".join(map(str, self.scales)) + "]"
-            if self.sdd_weighting != spec.defaults.get("sdd_weighting", "region"):
+            if self.sdd_weighting != spec.sdd_weighting:
                 name += "+" + self.sdd_weighting
         if self.stand:
             name += "+ls"
@@ -218,7 +314,7 @@ def config_differences(saved: Mapping[str, Any], wanted: Mapping[str, Any], *, i
     skipped = NON_RUN_KEYS | set(ignore)
     defaults = _json_defaults()
     out = []
-    for key in RunConfig.model_fields:
+    for key in run_config_keys():
         if key in skipped:
             continue
         a, b = saved.get(key, defaults.get(key)), wanted.get(key, defaults.get(key))
@@ -233,7 +329,7 @@ def config_differences(saved: Mapping[str, Any], wanted: Mapping[str, Any], *, i
 
 def _json_defaults() -> dict[str, Any]:
     """The run-config fields' defaults as ``config.json`` would hold them (required fields left out)."""
-    fields = RunConfig.model_fields.items()
+    fields = [(k, f) for k, f in RunConfig.model_fields.items() if k != "params"]
     return json.loads(
         json.dumps({k: f.get_default(call_default_factory=True) for k, f in fields if not f.is_required()})
     )

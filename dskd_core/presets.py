@@ -19,7 +19,12 @@ from importlib import resources
 from typing import Any, Literal
 
 from dskd_core._compat import tomllib
-from dskd_core.errors import DskdError
+from dskd_core.config import RunConfig
+from dskd_core.data import get_dataset_spec
+from dskd_core.errors import DskdError, UsageError
+from dskd_core.methods import get_method
+from dskd_core.models import list_models
+from dskd_core.sdd import validate_scales
 
 PRESET_DATASET = "cifar100"
 #: ``--preset-source``: DSKD's config files, or mdistiller's / LSKD's / RLD's published protocol.
@@ -54,18 +59,12 @@ class Preset:
 
 
 def _parse(entry: dict[str, Any]) -> Preset:
-    from dskd_core.config import RunConfig
-    from dskd_core.data import get_dataset_spec
-    from dskd_core.methods import get_method
-    from dskd_core.models import list_models
-    from dskd_core.sdd import validate_scales
-
     dataset = entry.get("dataset", PRESET_DATASET)
     where = f"preset {dataset} {entry.get('method')} {entry.get('teacher')}->{entry.get('student')}"
     missing = _META_KEYS - set(entry)
     if missing:
         raise DskdError(f"{where} lacks {sorted(missing)}: fix presets.toml")
-    get_method(entry["method"])
+    method = get_method(entry["method"])
     zoo = get_dataset_spec(dataset).zoo
     for name in (entry["teacher"], entry["student"]):
         if name not in list_models(zoo):
@@ -78,7 +77,7 @@ def _parse(entry: dict[str, Any]) -> Preset:
     if entry.get("sdd") not in (None, True, False):
         raise DskdError(f"{where}: sdd must be true or false: fix presets.toml")
     values = {k: v for k, v in entry.items() if k not in _META_KEYS | _OPTIONAL_META}
-    unknown = set(values) - set(RunConfig.model_fields)
+    unknown = set(values) - (set(RunConfig.model_fields) - {"params"}) - set(method.Params.model_fields)
     if unknown:
         raise DskdError(f"{where} sets unknown run-config keys {sorted(unknown)}: fix presets.toml")
     return Preset(
@@ -99,8 +98,6 @@ def _parse(entry: dict[str, Any]) -> Preset:
 
 def check_source(value: str | None, flag: str = "--preset-source") -> None:
     """Refuse a preset source that is not one of :data:`PRESET_SOURCES`, naming ``flag``."""
-    from dskd_core.errors import UsageError
-
     if value is not None and value not in PRESET_SOURCES:
         raise UsageError(f"invalid {flag} '{value}': use {' or '.join(PRESET_SOURCES)}")
 

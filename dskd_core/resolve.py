@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from dskd_core._compat import tomllib
-from dskd_core.config import METHOD_PARAMS, RunConfig, parse_scales
+from dskd_core.config import RunConfig, parse_scales, run_config_keys
 from dskd_core.data import get_dataset_spec
 from dskd_core.errors import UnknownNameError, UsageError
 from dskd_core.methods import get_method
@@ -105,7 +105,7 @@ def load_config_file(path: Path) -> tuple[dict[str, Any], bool]:
         raise UsageError(f"config file {path} is not valid JSON ({err}): fix it or drop --config") from None
     if not isinstance(values, dict):
         raise UsageError(f"config file {path} is not a JSON object of run-config keys: pass a config.json")
-    unknown = sorted(set(values) - set(RunConfig.model_fields))
+    unknown = sorted(set(values) - set(run_config_keys()))
     if unknown:
         raise UsageError(f"config file {path} has unknown keys {', '.join(unknown)}: remove them (see --dry-run)")
     missing = [k for k in REPLAY_KEYS if k not in values]
@@ -125,8 +125,8 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
         key = key.strip().replace("-", "_")
         if not sep or not key:
             raise UsageError(f"invalid --set '{item}': use --set key=value, e.g. --set lr=0.1")
-        if key not in RunConfig.model_fields:
-            raise UnknownNameError("config key", key, RunConfig.model_fields)
+        if key not in run_config_keys():
+            raise UnknownNameError("config key", key, run_config_keys())
         try:
             out[key] = json.loads(raw)
         except json.JSONDecodeError:
@@ -179,6 +179,7 @@ def resolve_run_config(
         sdd = _wants_sdd(overrides, given, file_values)
         preset = find_preset(method, teacher, student, dataset, source=source, sdd=sdd) if use_preset else None
         values.update(dataset_recipe(dataset, student))
+        values.update(spec.Params().model_dump())
         values.update(spec.defaults)
         if preset is not None:
             values.update(preset.values)
@@ -249,7 +250,7 @@ def canonical_model_name(name: str, dataset: str) -> str:
 def describe_validation_error(err: ValidationError) -> str:
     """One line: the first failing field, as the flag or key a user would fix."""
     first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"])
+    loc = ".".join(str(p) for p in first["loc"]).removeprefix("params.")  # method parameters are flat keys
     msg = first["msg"].removeprefix("Value error, ")
     if loc in FLAG_KEYS:
         return f"invalid {loc.replace('_', '-')!s}: {msg} (fix --{loc.replace('_', '-')} or --set {loc}=...)"
@@ -313,9 +314,3 @@ def _check(cfg: RunConfig) -> None:
         raise ValueError(f"{cfg.dataset} images have a fixed size: drop --image-size (it applies to imagenet)")
     if cfg.feature_form != "dskd" and not spec.mdistiller_form:
         raise ValueError(f"feature_form applies to vid, pkt and sp, not to '{cfg.method}': drop --set feature_form")
-    for key in METHOD_PARAMS:
-        used, value = key in spec.defaults, getattr(cfg, key)
-        if value is not None and not used:
-            raise ValueError(f"{key} does not apply to method '{cfg.method}': drop --set {key}")
-        if value is None and used:
-            raise ValueError(f"method '{cfg.method}' needs {key}: --set {key}=VALUE")

@@ -7,10 +7,11 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor
 
 from dskd_core.methods.base import Batch, register_method
-from dskd_core.methods.feature import FEATURE_DEFAULTS, FeatureDistiller, pool_to_common
+from dskd_core.methods.feature import FEATURE_DEFAULTS, FeatureDistiller, FeatureParams, pool_to_common
 from dskd_core.models import Features
 
 
@@ -36,9 +37,15 @@ def at_loss(student: Sequence[Tensor], teacher: Sequence[Tensor], p: float) -> T
 class AT(FeatureDistiller):
     """Attention transfer on every stage after the stem (``feats[1:]``); mdistiller: P 2, CE 1, weight 1000."""
 
+    class Params(FeatureParams):
+        """AT's weight and p: the attention map is the channel mean of |f|^p."""
+
+        feat_weight: float = Field(1000.0, ge=0)
+        at_p: float = Field(2.0, gt=0)
+
     name = "at"
-    defaults: ClassVar[dict[str, Any]] = {**FEATURE_DEFAULTS, "feat_weight": 1000.0, "at_p": 2.0}
+    params: Params
+    defaults: ClassVar[dict[str, Any]] = FEATURE_DEFAULTS
 
     def feature_loss(self, student: Features, teacher: Features, batch: Batch) -> Tensor:
-        assert self.cfg.at_p is not None
-        return at_loss(student["feats"][1:], teacher["feats"][1:], self.cfg.at_p)
+        return at_loss(student["feats"][1:], teacher["feats"][1:], self.params.at_p)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from dskd_core.config import MethodParams, MethodSchema, register_schema
 from dskd_core.errors import UnknownNameError, UsageError
 from dskd_core.models import Features, ZooModel
 
@@ -31,7 +32,10 @@ class Distiller(nn.Module):
     needs_teacher: ClassVar[bool] = True
     #: What the method needs from a batch besides ``image`` and ``target`` (e.g. ``index``).
     batch_keys: ClassVar[frozenset[str]] = frozenset()
-    #: Method defaults layered over the dataset recipe (method-spec §4).
+    #: The method's own hyperparameters with their defaults (``cfg.params`` is an instance).
+    Params: ClassVar[type[MethodParams]] = MethodParams
+    #: The method's values of common run-config keys (CE/KD weights, T, warm-up, SDD reduction),
+    #: layered over the dataset recipe.
     defaults: ClassVar[dict[str, Any]] = {}
     #: The logit loss that ``--scales``/``--stand`` add beside the method's own term ("kd" for the
     #: feature methods; named in the run's variant); None when they transform the method's own loss.
@@ -41,9 +45,14 @@ class Distiller(nn.Module):
 
     def __init__(self, student: ZooModel, teacher: ZooModel | None, cfg: RunConfig) -> None:
         super().__init__()
+        if not isinstance(cfg.params, self.Params):
+            raise UsageError(
+                f"method '{self.name}' got a run config of method '{cfg.method}': resolve it for {self.name}"
+            )
         self.student = student
         self.teacher = teacher
         self.cfg = cfg
+        self.params = cfg.params
         if teacher is not None:
             teacher.requires_grad_(False)
             teacher.eval()
@@ -111,6 +120,7 @@ def register_method(cls: type[Distiller]) -> type[Distiller]:
     """Class decorator: register a distiller under ``cls.name`` (duplicates are refused)."""
     if cls.name in _METHODS:
         raise UsageError(f"method '{cls.name}' is already registered")
+    register_schema(MethodSchema(cls.name, cls.Params, cls.enhanced_by, cls.defaults.get("sdd_weighting", "region")))
     _METHODS[cls.name] = cls
     return cls
 

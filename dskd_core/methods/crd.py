@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor, nn
 
 from dskd_core.config import RunConfig
@@ -17,7 +18,7 @@ from dskd_core.data.contrast import ContrastSampler
 from dskd_core.data.loader import BatchExtra
 from dskd_core.errors import UsageError
 from dskd_core.methods.base import Batch, register_method
-from dskd_core.methods.feature import FEATURE_DEFAULTS, FeatureDistiller
+from dskd_core.methods.feature import FEATURE_DEFAULTS, FeatureDistiller, FeatureParams
 from dskd_core.models import Features, ZooModel
 
 NCE_EPS = 1e-7
@@ -71,13 +72,15 @@ def available_memory(device: torch.device) -> int | None:
 
 def ensure_crd_fits(num_data: int, cfg: RunConfig, device: torch.device, available: int | None = None) -> CRDMemory:
     """The estimate for this run; UsageError when it exceeds 90% of the device's free memory."""
-    assert cfg.crd_feat_dim is not None and cfg.crd_nce_k is not None
-    need = crd_memory(num_data, feat_dim=cfg.crd_feat_dim, nce_k=cfg.crd_nce_k, batch_size=cfg.batch_size)
+    params = cfg.params
+    if not isinstance(params, CRD.Params):
+        raise UsageError(f"ensure_crd_fits takes a crd run config, not one of '{cfg.method}'")
+    need = crd_memory(num_data, feat_dim=params.crd_feat_dim, nce_k=params.crd_nce_k, batch_size=cfg.batch_size)
     free = available_memory(device) if available is None else available
     if free is not None and need.total > FIT_FRACTION * free:
         raise UsageError(
-            f"crd needs about {need.total / GIB:.1f} GiB ({num_data:,} samples × {cfg.crd_feat_dim} dims × 2 "
-            f"memory banks, {cfg.crd_nce_k:,} negatives per sample at batch {cfg.batch_size}) but {device} has "
+            f"crd needs about {need.total / GIB:.1f} GiB ({num_data:,} samples × {params.crd_feat_dim} dims × 2 "
+            f"memory banks, {params.crd_nce_k:,} negatives per sample at batch {cfg.batch_size}) but {device} has "
             f"{free / GIB:.1f} GiB free: lower --set crd_nce_k=... (or crd_feat_dim, --batch-size), or use a "
             "smaller dataset"
         )
@@ -117,26 +120,30 @@ class CRD(FeatureDistiller):
     the normaliser Z is fixed at the first batch to mean(score) × N, per side.
     """
 
+    class Params(FeatureParams):
+        """CRD's weight, embedding size, negatives per sample, bank momentum, NCE temperature, and whether the
+        positive is the sample itself (``exact``) or any same-class sample (``relax``)."""
+
+        feat_weight: float = Field(0.8, ge=0)
+        crd_feat_dim: int = Field(128, gt=0)
+        crd_nce_k: int = Field(16384, gt=0)
+        crd_momentum: float = Field(0.5, ge=0, lt=1)
+        crd_temperature: float = Field(0.07, gt=0)
+        crd_mode: Literal["exact", "relax"] = "exact"
+
     name = "crd"
     batch_keys = frozenset({"index", "contrast_index"})
     memory_s: Tensor  # (N, D) student-side bank, registered by bind_data
     memory_t: Tensor  # (N, D) teacher-side bank
     z_norm: Tensor  # (2,) the NCE normalisers Z
 
-    defaults: ClassVar[dict[str, Any]] = {
-        **FEATURE_DEFAULTS,
-        "feat_weight": 0.8,
-        "crd_feat_dim": 128,
-        "crd_nce_k": 16384,
-        "crd_momentum": 0.5,
-        "crd_temperature": 0.07,
-        "crd_mode": "exact",
-    }
+    params: Params
+    defaults: ClassVar[dict[str, Any]] = FEATURE_DEFAULTS
 
     def __init__(self, student: ZooModel, teacher: ZooModel | None, cfg: RunConfig) -> None:
         super().__init__(student, teacher, cfg)
-        assert self.teacher is not None and cfg.crd_feat_dim is not None
-        dim = cfg.crd_feat_dim
+        assert self.teacher is not None
+        dim = self.params.crd_feat_dim
         self.embed_s = Embed(student.get_classifier().in_features, dim)
         self.embed_t = Embed(self.teacher.get_classifier().in_features, dim)
         self.register_buffer("z_norm", torch.full((2,), -1.0))  # Z of the student and teacher sides; −1: unset
@@ -148,14 +155,13 @@ class CRD(FeatureDistiller):
         cfg = self.cfg
         if cfg.world_size > 1:  # each process would update only its own samples' rows of the banks
             raise UsageError("crd's memory banks are not shared between processes: train crd with one process")
-        assert cfg.crd_feat_dim is not None and cfg.crd_nce_k is not None and cfg.crd_mode is not None
         device = self.embed_s.linear.weight.device
         self._memory = ensure_crd_fits(len(train), cfg, device)  # before anything is allocated
         self.num_data = n = len(train)
-        bound = 1.0 / math.sqrt(cfg.crd_feat_dim / 3)
+        bound = 1.0 / math.sqrt(self.params.crd_feat_dim / 3)
         for name in ("memory_s", "memory_t"):
-            self.register_buffer(name, (torch.rand(n, cfg.crd_feat_dim, device=device) * 2 - 1) * bound)
-        self._sampler = ContrastSampler(train.labels, cfg.crd_nce_k, cfg.crd_mode, device)
+            self.register_buffer(name, (torch.rand(n, self.params.crd_feat_dim, device=device) * 2 - 1) * bound)
+        self._sampler = ContrastSampler(train.labels, self.params.crd_nce_k, self.params.crd_mode, device)
 
     def batch_extras(self) -> dict[str, BatchExtra]:
         return {} if self._sampler is None else {"contrast_index": self._sampler}
@@ -164,17 +170,16 @@ class CRD(FeatureDistiller):
         notes = super().describe()
         if self._memory is not None:
             notes.append(
-                f"crd: memory banks 2 × {self.num_data:,} × {self.cfg.crd_feat_dim} = "
+                f"crd: memory banks 2 × {self.num_data:,} × {self.params.crd_feat_dim} = "
                 f"{self._memory.banks / 1024**2:.1f} MiB, about {self._memory.per_step / 1024**2:.0f} MiB more per "
-                f"step for {self.cfg.crd_nce_k:,} negatives per sample"
+                f"step for {self.params.crd_nce_k:,} negatives per sample"
             )
         return notes
 
     def _scores(self, bank: Tensor, contrast_index: Tensor, anchor: Tensor, side: int) -> Tensor:
         """``exp(⟨bank row, anchor⟩ / τ) / Z`` for the ``(B, K+1)`` rows; Z set at the first call."""
-        assert self.cfg.crd_temperature is not None
         rows = bank[contrast_index]  # (B, K+1, D); a buffer, so no gradient reaches the bank
-        scores = torch.exp(torch.bmm(rows, anchor[:, :, None]).squeeze(-1) / self.cfg.crd_temperature)
+        scores = torch.exp(torch.bmm(rows, anchor[:, :, None]).squeeze(-1) / self.params.crd_temperature)
         # Set at the first call without reading it back to the host (no synchronisation per step;
         # the fast path's whole-step CUDA graph can record it): unset (< 0) takes this batch's value.
         first = scores.detach().mean() * self.num_data
@@ -184,8 +189,7 @@ class CRD(FeatureDistiller):
 
     @torch.no_grad()
     def _update(self, bank: Tensor, index: Tensor, embedding: Tensor) -> None:
-        assert self.cfg.crd_momentum is not None
-        m = self.cfg.crd_momentum
+        m = self.params.crd_momentum
         rows = bank[index] * m + embedding.detach() * (1 - m)
         bank.index_copy_(0, index, F.normalize(rows, dim=1))
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pydantic import Field
 from torch import Tensor
 
+from dskd_core.config import MethodParams
 from dskd_core.losses import PerSampleLoss, dkd
 from dskd_core.methods.base import register_method
 from dskd_core.methods.logit import LogitDistiller
@@ -21,12 +23,17 @@ class DKD(LogitDistiller):
     paper's per-region form.
     """
 
+    class Params(MethodParams):
+        """DKD's weights: α on the target-class term (TCKD), β on the non-target one (NCKD)."""
+
+        alpha: float = Field(1.0, ge=0)
+        beta: float = Field(8.0, ge=0)
+
     name = "dkd"
+    params: Params
     defaults: ClassVar[dict[str, Any]] = {
         "ce_weight": 1.0,
         "kd_weight": 1.0,
-        "alpha": 1.0,
-        "beta": 8.0,
         "temperature": 4.0,
         "warmup": 20,
         "sdd_weighting": "mean",
@@ -39,9 +46,7 @@ class DKD(LogitDistiller):
         values["temperature"] = values["base_temp"]
 
     def per_sample(self) -> PerSampleLoss:
-        cfg = self.cfg
-        assert cfg.alpha is not None and cfg.beta is not None
-        alpha, beta, temperature = cfg.alpha, cfg.beta, cfg.temperature
+        alpha, beta, temperature = self.params.alpha, self.params.beta, self.cfg.temperature
 
         def loss(student: Tensor, teacher: Tensor, target: Tensor) -> Tensor:
             return dkd(student, teacher, target, alpha=alpha, beta=beta, temperature=temperature)

@@ -6,9 +6,10 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor
 
-from dskd_core.config import RunConfig
+from dskd_core.config import MethodParams, RunConfig
 from dskd_core.errors import UsageError
 from dskd_core.losses import cross_entropy, kd
 from dskd_core.methods.base import Batch, Distiller
@@ -18,6 +19,13 @@ from dskd_core.models import Features, ZooModel
 #: Every feature method's defaults (mdistiller CIFAR: CE 1). ``kd_weight``/``temperature`` are KD's
 #: (mdistiller: 0.9, T 4) and act only when ``--scales``/``--stand`` add the KD term.
 FEATURE_DEFAULTS: dict[str, Any] = {"ce_weight": 1.0, "kd_weight": 0.9, "temperature": 4.0, "warmup": 0}
+
+
+class FeatureParams(MethodParams):
+    """What every feature method has: the weight of its own term (``loss_feat``); each sets its default."""
+
+    feat_weight: float = Field(1.0, ge=0)
+
 
 #: The input side the shape probes use (upstream's INPUT_SIZE for FitNet and VID).
 PROBE_SIZE = 32
@@ -59,6 +67,8 @@ class FeatureDistiller(Distiller):
     """
 
     enhanced_by = "kd"
+    Params: ClassVar[type[MethodParams]] = FeatureParams
+    params: FeatureParams
     defaults: ClassVar[dict[str, Any]] = FEATURE_DEFAULTS
 
     def __init__(self, student: ZooModel, teacher: ZooModel | None, cfg: RunConfig) -> None:
@@ -91,10 +101,10 @@ class FeatureDistiller(Distiller):
         image, target = batch["image"], batch["target"]
         s_logits, s_feats = self.student(image)
         t_logits, t_feats = self.teacher_forward(image)
-        assert self.cfg.feat_weight is not None and self.teacher is not None
+        assert self.teacher is not None
         terms = {
             "loss_ce": self.cfg.ce_weight * cross_entropy(s_logits, target).mean(),
-            "loss_feat": self.cfg.feat_weight * self.feature_loss(s_feats, t_feats, batch),
+            "loss_feat": self.params.feat_weight * self.feature_loss(s_feats, t_feats, batch),
         }
         if self.adds_kd:
             temperature = self.cfg.temperature

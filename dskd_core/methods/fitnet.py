@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor, nn
 
 from dskd_core.config import RunConfig
 from dskd_core.errors import UsageError
 from dskd_core.methods.base import Batch, register_method
-from dskd_core.methods.feature import FEATURE_DEFAULTS, FeatureDistiller, probe_features
+from dskd_core.methods.feature import FEATURE_DEFAULTS, FeatureDistiller, FeatureParams, probe_features
 from dskd_core.models import Features, ZooModel
 
 Shape = tuple[int, ...]
@@ -54,13 +55,20 @@ class FitNet(FeatureDistiller):
     forward of both nets at construction.
     """
 
+    class Params(FeatureParams):
+        """FitNet's weight and the ``feats`` index whose maps are matched."""
+
+        feat_weight: float = Field(100.0, ge=0)
+        hint_layer: int = Field(2, ge=0)
+
     name = "fitnet"
-    defaults: ClassVar[dict[str, Any]] = {**FEATURE_DEFAULTS, "feat_weight": 100.0, "hint_layer": 2}
+    params: Params
+    defaults: ClassVar[dict[str, Any]] = FEATURE_DEFAULTS
 
     def __init__(self, student: ZooModel, teacher: ZooModel | None, cfg: RunConfig) -> None:
         super().__init__(student, teacher, cfg)
-        assert self.teacher is not None and cfg.hint_layer is not None
-        self.hint_layer = layer = cfg.hint_layer
+        assert self.teacher is not None
+        self.hint_layer = layer = self.params.hint_layer
         s_feats, t_feats = probe_features(student)["feats"], probe_features(self.teacher)["feats"]
         for role, model, feats in (("student", cfg.student, s_feats), ("teacher", cfg.teacher, t_feats)):
             if layer >= len(feats):

@@ -7,12 +7,13 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor
 
 from dskd_core.config import RunConfig
 from dskd_core.errors import UsageError
 from dskd_core.methods.base import Batch, register_method
-from dskd_core.methods.feature import FEATURE_DEFAULTS, FeatureDistiller, probe_features
+from dskd_core.methods.feature import FEATURE_DEFAULTS, FeatureDistiller, FeatureParams, probe_features
 from dskd_core.models import Features, ZooModel
 
 EXTRA_STUDENT_VECTORS = 3  # the student keeps k + 3 singular vectors to pick its matches from
@@ -101,8 +102,15 @@ class KDSVD(FeatureDistiller):
     paired stages must have equal sizes (checked at construction).
     """
 
+    class Params(FeatureParams):
+        """KDSVD's weight and the number of the teacher's singular vectors kept."""
+
+        feat_weight: float = Field(1.0, ge=0)
+        kdsvd_k: int = Field(1, gt=0)
+
     name = "kdsvd"
-    defaults: ClassVar[dict[str, Any]] = {**FEATURE_DEFAULTS, "feat_weight": 1.0, "kdsvd_k": 1}
+    params: Params
+    defaults: ClassVar[dict[str, Any]] = FEATURE_DEFAULTS
 
     def __init__(self, student: ZooModel, teacher: ZooModel | None, cfg: RunConfig) -> None:
         super().__init__(student, teacher, cfg)
@@ -117,5 +125,4 @@ class KDSVD(FeatureDistiller):
             )
 
     def feature_loss(self, student: Features, teacher: Features, batch: Batch) -> Tensor:
-        assert self.cfg.kdsvd_k is not None
-        return kdsvd_loss(student["feats"][1:], teacher["feats"][1:], self.cfg.kdsvd_k)
+        return kdsvd_loss(student["feats"][1:], teacher["feats"][1:], self.params.kdsvd_k)

@@ -7,10 +7,11 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor
 
 from dskd_core.methods.base import Batch, register_method
-from dskd_core.methods.feature import FEATURE_DEFAULTS, FeatureDistiller, pool_to_common
+from dskd_core.methods.feature import FEATURE_DEFAULTS, FeatureDistiller, FeatureParams, pool_to_common
 from dskd_core.models import Features
 
 
@@ -38,8 +39,14 @@ def nst_loss(student: Sequence[Tensor], teacher: Sequence[Tensor]) -> Tensor:
 class NST(FeatureDistiller):
     """Neuron selectivity transfer on ``feats[1:]``; mdistiller: CE 1, weight 50."""
 
+    class Params(FeatureParams):
+        """NST's weight."""
+
+        feat_weight: float = Field(50.0, ge=0)
+
     name = "nst"
-    defaults: ClassVar[dict[str, Any]] = {**FEATURE_DEFAULTS, "feat_weight": 50.0}
+    params: Params
+    defaults: ClassVar[dict[str, Any]] = FEATURE_DEFAULTS
 
     def feature_loss(self, student: Features, teacher: Features, batch: Batch) -> Tensor:
         return nst_loss(student["feats"][1:], teacher["feats"][1:])

@@ -7,12 +7,13 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor, nn
 
 from dskd_core.config import RunConfig
 from dskd_core.errors import UsageError
 from dskd_core.methods.base import Batch, register_method
-from dskd_core.methods.feature import FEATURE_DEFAULTS, FeatureDistiller, probe_features
+from dskd_core.methods.feature import FEATURE_DEFAULTS, FeatureDistiller, FeatureParams, probe_features
 from dskd_core.models import Features, ZooModel
 
 
@@ -59,8 +60,14 @@ class OFD(FeatureDistiller):
     The teacher stays in eval mode (upstream's OFD put it in train mode, BatchNorm included).
     """
 
+    class Params(FeatureParams):
+        """OFD's weight."""
+
+        feat_weight: float = Field(0.001, ge=0)
+
     name = "ofd"
-    defaults: ClassVar[dict[str, Any]] = {**FEATURE_DEFAULTS, "feat_weight": 0.001}
+    params: Params
+    defaults: ClassVar[dict[str, Any]] = FEATURE_DEFAULTS
 
     def __init__(self, student: ZooModel, teacher: ZooModel | None, cfg: RunConfig) -> None:
         super().__init__(student, teacher, cfg)

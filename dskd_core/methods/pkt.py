@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pydantic import Field
 from torch import Tensor
 
 from dskd_core.methods.base import Batch, register_method
-from dskd_core.methods.feature import FEATURE_DEFAULTS, FeatureDistiller
+from dskd_core.methods.feature import FEATURE_DEFAULTS, FeatureDistiller, FeatureParams
 from dskd_core.models import Features
 
 PKT_EPS = 1e-7
@@ -35,8 +36,14 @@ class PKT(FeatureDistiller):
     ``feature_form = "mdistiller"`` leaves it as upstream computes it).
     """
 
+    class Params(FeatureParams):
+        """PKT's weight."""
+
+        feat_weight: float = Field(30000.0, ge=0)
+
     name = "pkt"
-    defaults: ClassVar[dict[str, Any]] = {**FEATURE_DEFAULTS, "feat_weight": 30000.0}
+    params: Params
+    defaults: ClassVar[dict[str, Any]] = FEATURE_DEFAULTS
     mdistiller_form = True
 
     def feature_loss(self, student: Features, teacher: Features, batch: Batch) -> Tensor:

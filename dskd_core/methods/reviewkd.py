@@ -7,11 +7,12 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor, nn
 
 from dskd_core.config import RunConfig
 from dskd_core.methods.base import Batch, register_method
-from dskd_core.methods.feature import FEATURE_DEFAULTS, FeatureDistiller, probe_features
+from dskd_core.methods.feature import FEATURE_DEFAULTS, FeatureDistiller, FeatureParams, probe_features
 from dskd_core.models import Features, ZooModel
 
 MAX_MID_CHANNELS = 512
@@ -80,8 +81,14 @@ class ReviewKD(FeatureDistiller):
     ``min(student, teacher)`` levels are paired (upstream's configs list them per pair).
     """
 
+    class Params(FeatureParams):
+        """ReviewKD's weight of its hierarchical-context loss."""
+
+        feat_weight: float = Field(1.0, ge=0)
+
     name = "reviewkd"
-    defaults: ClassVar[dict[str, Any]] = {**FEATURE_DEFAULTS, "feat_weight": 1.0, "warmup": 20}
+    params: Params
+    defaults: ClassVar[dict[str, Any]] = {**FEATURE_DEFAULTS, "warmup": 20}
 
     def __init__(self, student: ZooModel, teacher: ZooModel | None, cfg: RunConfig) -> None:
         super().__init__(student, teacher, cfg)

@@ -6,10 +6,11 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor
 
 from dskd_core.methods.base import Batch, register_method
-from dskd_core.methods.feature import FEATURE_DEFAULTS, FeatureDistiller
+from dskd_core.methods.feature import FEATURE_DEFAULTS, FeatureDistiller, FeatureParams
 from dskd_core.models import Features
 
 PDIST_EPS = 1e-12
@@ -51,15 +52,17 @@ def rkd_loss(student: Tensor, teacher: Tensor, distance_weight: float, angle_wei
 class RKD(FeatureDistiller):
     """Distance- and angle-wise relations of ``pooled_feat``; mdistiller: weights 25 and 50, CE 1, weight 1."""
 
+    class Params(FeatureParams):
+        """RKD's weight and its distance and angle weights."""
+
+        feat_weight: float = Field(1.0, ge=0)
+        rkd_distance_weight: float = Field(25.0, ge=0)
+        rkd_angle_weight: float = Field(50.0, ge=0)
+
     name = "rkd"
-    defaults: ClassVar[dict[str, Any]] = {
-        **FEATURE_DEFAULTS,
-        "feat_weight": 1.0,
-        "rkd_distance_weight": 25.0,
-        "rkd_angle_weight": 50.0,
-    }
+    params: Params
+    defaults: ClassVar[dict[str, Any]] = FEATURE_DEFAULTS
 
     def feature_loss(self, student: Features, teacher: Features, batch: Batch) -> Tensor:
-        cfg = self.cfg
-        assert cfg.rkd_distance_weight is not None and cfg.rkd_angle_weight is not None
-        return rkd_loss(student["pooled_feat"], teacher["pooled_feat"], cfg.rkd_distance_weight, cfg.rkd_angle_weight)
+        p = self.params
+        return rkd_loss(student["pooled_feat"], teacher["pooled_feat"], p.rkd_distance_weight, p.rkd_angle_weight)

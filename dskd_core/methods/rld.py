@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pydantic import Field
 from torch import Tensor
 
+from dskd_core.config import MethodParams
 from dskd_core.losses import PerSampleLoss, rld
 from dskd_core.methods.base import register_method
 from dskd_core.methods.logit import LogitDistiller
@@ -19,14 +21,19 @@ class RLD(LogitDistiller):
     become ``--base-temp``; ``--same-t`` sets α_T = T.
     """
 
+    class Params(MethodParams):
+        """RLD's weights (α, β) and α_T, the temperature of its target-class term."""
+
+        alpha: float = Field(1.0, ge=0)
+        beta: float = Field(8.0, ge=0)
+        alpha_temperature: float = Field(1.0, gt=0)
+
     name = "rld"
+    params: Params
     defaults: ClassVar[dict[str, Any]] = {
         "ce_weight": 1.0,
         "kd_weight": 1.0,
-        "alpha": 1.0,
-        "beta": 8.0,
         "temperature": 4.0,
-        "alpha_temperature": 1.0,
         "warmup": 20,
     }
 
@@ -37,9 +44,8 @@ class RLD(LogitDistiller):
         values["temperature"] = values["alpha_temperature"] = values["base_temp"]
 
     def per_sample(self) -> PerSampleLoss:
-        cfg = self.cfg
-        assert cfg.alpha is not None and cfg.beta is not None and cfg.alpha_temperature is not None
-        alpha, beta, t, at = cfg.alpha, cfg.beta, cfg.temperature, cfg.alpha_temperature
+        p = self.params
+        alpha, beta, t, at = p.alpha, p.beta, self.cfg.temperature, p.alpha_temperature
 
         def loss(student: Tensor, teacher: Tensor, target: Tensor) -> Tensor:
             return rld(student, teacher, target, alpha=alpha, beta=beta, temperature=t, alpha_temperature=at)

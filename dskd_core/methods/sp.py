@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor
 
 from dskd_core.methods.base import Batch, register_method
-from dskd_core.methods.feature import FEATURE_DEFAULTS, FeatureDistiller
+from dskd_core.methods.feature import FEATURE_DEFAULTS, FeatureDistiller, FeatureParams
 from dskd_core.models import Features
 
 
@@ -33,8 +34,14 @@ class SP(FeatureDistiller):
     ``feature_form = "mdistiller"`` leaves it as upstream computes it).
     """
 
+    class Params(FeatureParams):
+        """SP's weight."""
+
+        feat_weight: float = Field(3000.0, ge=0)
+
     name = "sp"
-    defaults: ClassVar[dict[str, Any]] = {**FEATURE_DEFAULTS, "feat_weight": 3000.0}
+    params: Params
+    defaults: ClassVar[dict[str, Any]] = FEATURE_DEFAULTS
     mdistiller_form = True
 
     def feature_loss(self, student: Features, teacher: Features, batch: Batch) -> Tensor:

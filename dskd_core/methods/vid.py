@@ -7,11 +7,12 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor, nn
 
 from dskd_core.config import RunConfig
 from dskd_core.methods.base import Batch, register_method
-from dskd_core.methods.feature import FEATURE_DEFAULTS, FeatureDistiller, pool_to_common, probe_features
+from dskd_core.methods.feature import FEATURE_DEFAULTS, FeatureDistiller, FeatureParams, pool_to_common, probe_features
 from dskd_core.models import Features, ZooModel
 
 VID_EPS = 1e-5
@@ -47,18 +48,25 @@ class VID(FeatureDistiller):
     ``feature_form = "mdistiller"`` keeps them fixed likewise).
     """
 
+    class Params(FeatureParams):
+        """VID's weight and the initial predicted variance."""
+
+        feat_weight: float = Field(1.0, ge=0)
+        vid_init_var: float = Field(5.0, gt=1e-5)
+
     name = "vid"
-    defaults: ClassVar[dict[str, Any]] = {**FEATURE_DEFAULTS, "feat_weight": 1.0, "vid_init_var": 5.0}
+    params: Params
+    defaults: ClassVar[dict[str, Any]] = FEATURE_DEFAULTS
     mdistiller_form = True
 
     def __init__(self, student: ZooModel, teacher: ZooModel | None, cfg: RunConfig) -> None:
         super().__init__(student, teacher, cfg)
-        assert self.teacher is not None and cfg.vid_init_var is not None
+        assert self.teacher is not None
         s_feats, t_feats = probe_features(student)["feats"][1:], probe_features(self.teacher)["feats"][1:]
         pairs = [(s.shape[1], t.shape[1]) for s, t in zip(s_feats, t_feats, strict=False)]
         self.regressors = nn.ModuleList(_regressor(s, t) for s, t in pairs)
         # softplus(log_scale) + ε = the initial variance
-        start = math.log(math.expm1(cfg.vid_init_var - VID_EPS))
+        start = math.log(math.expm1(self.params.vid_init_var - VID_EPS))
         # feature_form "mdistiller": the variances stay at their initial value, as upstream's optimizer never sees them
         learned = cfg.feature_form != "mdistiller"
         self.log_scales = nn.ParameterList(

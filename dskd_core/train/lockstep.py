@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from dskd_core.config import RunConfig, Settings
 from dskd_core.data import Loader, fitted_spec, get_dataset_spec, load_dataset, run_loaders
 from dskd_core.errors import DskdError, UsageError
+from dskd_core.methods import get_method
 from dskd_core.models import Features, ZooModel
 from dskd_core.runlock import RunLock
 from dskd_core.train.build import load_model, resolve_device, teacher_checkpoint
@@ -55,8 +56,6 @@ def can_share(cfg: RunConfig, settings: Settings) -> bool:
     compiled step cannot share a teacher output; on CUDA a fast run alone beats a group), and
     without per-batch draws of its own (CRD's contrast indices would change the shared stream).
     """
-    from dskd_core.methods import get_method
-
     if get_method(cfg.method).batch_keys:
         return False
     return not resolve_execution(cfg, resolve_device(settings.device), cfg.world_size).fast
