@@ -23,9 +23,9 @@ Batch = Mapping[str, Tensor]
 class Distiller(nn.Module):
     """Owns the student, the frozen teacher and any extra trainable modules of a method.
 
-    ``forward(batch, epoch)`` returns ``(student_logits, {term: scalar loss})``; the engine sums
+    ``forward(batch)`` returns ``(student_logits, {term: scalar loss})``; the engine sums
     ``weight(epoch) × term`` with the factors from :meth:`term_weights`, so warm-ups are explicit
-    schedules rather than an ``epoch`` keyword hidden in a loss.
+    schedules rather than an ``epoch`` keyword hidden in a loss (a method never sees the epoch).
     """
 
     name: ClassVar[str]
@@ -109,8 +109,13 @@ class Distiller(nn.Module):
         with torch.no_grad():
             return self.teacher(image)
 
-    def forward(self, batch: Batch, epoch: int) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
         raise NotImplementedError
+
+    def __call__(self, batch: Batch, epoch: int | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """``forward(batch)``; ``epoch`` is what dskd 0.1 callers passed and is not handed on (see above)."""
+        out: tuple[Tensor, dict[str, Tensor]] = super().__call__(batch)
+        return out
 
 
 _METHODS: dict[str, type[Distiller]] = {}

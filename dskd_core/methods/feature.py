@@ -97,7 +97,7 @@ class FeatureDistiller(Distiller):
         count = sum(p.numel() for n, p in self.named_parameters() if not n.startswith(("student.", "teacher.")))
         return [f"{self.name}: {count:,} extra trainable parameters"] if count else []
 
-    def forward(self, batch: Batch, epoch: int) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
         image, target = batch["image"], batch["target"]
         s_logits, s_feats = self.student(image)
         t_logits, t_feats = self.teacher_forward(image)

@@ -54,7 +54,7 @@ class LogitDistiller(Distiller):
     def per_sample(self) -> PerSampleLoss:
         raise NotImplementedError
 
-    def forward(self, batch: Batch, epoch: int) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
         image, target = batch["image"], batch["target"]
         s_logits, s_feats = self.student(image)
         t_logits, t_feats = self.teacher_forward(image)

@@ -18,6 +18,6 @@ class Vanilla(Distiller):
     needs_teacher = False
     defaults: ClassVar[dict[str, Any]] = {"ce_weight": 1.0, "kd_weight": 0.0}
 
-    def forward(self, batch: Batch, epoch: int) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
         logits, _ = self.student(batch["image"])
         return logits, {"loss_ce": self.cfg.ce_weight * cross_entropy(logits, batch["target"]).mean()}

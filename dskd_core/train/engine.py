@@ -9,35 +9,48 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from dskd_core.config import RunConfig, Settings
-from dskd_core.data import DatasetSpec, Loader, fitted_spec, get_dataset_spec, load_dataset, run_loaders
-from dskd_core.errors import DskdError, NonFiniteLoss
-from dskd_core.methods import Distiller, get_method
-from dskd_core.models import ZooModel, create_model
+from dskd_core.data import DatasetSpec, Loader, run_loaders
+from dskd_core.errors import DskdError
+from dskd_core.methods import Distiller
 from dskd_core.runlock import RunLock
-from dskd_core.train.build import load_model, teacher_checkpoint
 from dskd_core.train.distributed import DistContext, main_lock, prepare_distiller, setup
 from dskd_core.train.evaluate import evaluate
-from dskd_core.train.fast import (
+from dskd_core.train.execution import (
     FAST_EVAL_BATCH,
     Execution,
-    FastStep,
+    deterministic_kernels,
     optimizer_for,
     resolve_execution,
     tf32_mode,
     use_channels_last,
 )
+from dskd_core.train.fast import FastStep
 from dskd_core.train.rundir import RunFiles, RunLog, check_run_dir, finished_result, prepare_run_dir, saved_execution
+from dskd_core.train.setup import build_distiller, open_dataset
 from dskd_core.train.state import Progress, load_train_state
+from dskd_core.train.step import EagerStep, Step
+
+#: Names that lived here in dskd 0.1, kept importable from this module.
+__all__ = [
+    "CURVE_POINTS",
+    "Observer",
+    "RunResult",
+    "Trainer",
+    "build_distiller",
+    "deterministic_kernels",
+    "fit",
+    "lr_at",
+]
 
 Observer = Callable[[dict[str, Any]], None]
 
@@ -62,47 +75,6 @@ def lr_at(cfg: RunConfig, epoch: int, progress: float = 0.0) -> float:
     if cfg.lr_schedule == "cosine":
         return base * 0.5 * (1 + math.cos(math.pi * (epoch - 1 + progress) / cfg.epochs))
     return base * cfg.lr_decay_rate ** sum(epoch > stage for stage in cfg.lr_decay_epochs)
-
-
-def build_distiller(
-    cfg: RunConfig,
-    settings: Settings,
-    num_classes: int,
-    device: torch.device,
-    *,
-    allow_weak_teacher: bool = False,
-    teacher: ZooModel | None = None,
-) -> Distiller:
-    """The student seeded by ``cfg.seed``, the teacher from its checkpoint (or the one given), the method."""
-    torch.manual_seed(cfg.seed)
-    zoo = get_dataset_spec(cfg.dataset).zoo
-    student = create_model(cfg.student, num_classes=num_classes, zoo=zoo).to(device)
-    if cfg.teacher and teacher is None:
-        path = teacher_checkpoint(cfg, settings.teachers_dir, allow_weak=allow_weak_teacher)
-        teacher = load_model(cfg.teacher, path, num_classes, device, zoo=zoo)
-    return get_method(cfg.method)(student, teacher if cfg.teacher else None, cfg).to(device)
-
-
-@contextlib.contextmanager
-def deterministic_kernels(enabled: bool, autotune: bool = False) -> Iterator[None]:
-    """Deterministic algorithms for the duration of a run (restored afterwards).
-
-    Otherwise, with ``autotune`` (the fast path), cuDNN times its convolution algorithms once
-    per shape and keeps the fastest, as the published CIFAR trainers do.
-    """
-    before = torch.are_deterministic_algorithms_enabled()
-    cudnn_before = torch.backends.cudnn.benchmark
-    if enabled:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
-    elif autotune:
-        torch.backends.cudnn.benchmark = True
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(before)
-        torch.backends.cudnn.benchmark = cudnn_before
 
 
 def fit(
@@ -133,8 +105,8 @@ def fit(
     cfg = cfg.model_copy(update=execution.as_config())  # the effective values are what config.json records
     if resume and not overwrite and (done := finished_result(cfg, run_dir)) is not None:
         return RunResult(run_dir, done)  # a finished run of this very config: its result, nothing written
-    train_data, test_data = load_dataset(cfg.dataset, settings.data_dir, settings.download)
-    spec = fitted_spec(get_dataset_spec(cfg.dataset), train_data, cfg.num_classes)
+    data = open_dataset(cfg, settings)
+    spec, train_data, test_data = data.spec, data.train, data.test
     notify = observer or (lambda event: None)
     with deterministic_kernels(cfg.deterministic, autotune=execution.fast), tf32_mode(execution.tf32):
         # Reads only, nothing written yet: a bad teacher or dataset fails before the run folder is touched.
@@ -190,6 +162,21 @@ def fit(
             return trainer.finish()
 
 
+def make_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    params: list[nn.Parameter],
+    execution: Execution,
+    device: torch.device,
+    cfg: RunConfig,
+    slots: int,
+) -> Step:
+    """The step ``execution`` asks for: the fast one (device-side) or the reference one."""
+    if execution.fast:
+        return FastStep(model, optimizer, params, execution, device, cfg.clip_grad, slots)
+    return EagerStep(model, optimizer, params, device, cfg.clip_grad, slots)
+
+
 class Trainer:
     """One run through the epoch loop: its distiller, optimizer, run folder and progress.
 
@@ -232,32 +219,14 @@ class Trainer:
             self.files.repair(distiller, self.progress, self.log)
         self.epoch = self.progress.epoch
         self.model = self.dist.wrap(distiller)  # DDP over processes (gradients averaged), else the distiller
-        self.fast = (
-            FastStep(
-                self.model,
-                self.optimizer,
-                self.params,
-                self.execution,
-                device,
-                cfg.clip_grad,
-                CURVE_POINTS,
-                # one graph for the whole step while the LR is constant for epochs and one process trains
-                whole_step=None if cfg.lr_schedule == "step" and not self.dist.enabled else False,
-            )
-            if self.execution.fast
-            else None
-        )
-        self._noted = False  # the fast step's fallback note is logged once
+        self.stepper = make_step(self.model, self.optimizer, self.params, self.execution, device, cfg, CURVE_POINTS)
+        self._noted = False  # the step's fallback note is logged once
         self._reset_epoch_stats()
 
     def _reset_epoch_stats(self) -> None:
-        self._sums: dict[str, torch.Tensor | float] = {}
-        self._correct = self._seen = 0
         self._tick = time.perf_counter()
         self._train_time = 0.0
-        # The loss over the epoch in CURVE_POINTS consecutive slices of its steps (on the device).
-        self._curve = torch.zeros(CURVE_POINTS, dtype=torch.float64, device=self.device)
-        self._curve_n = [0] * CURVE_POINTS
+        self._curve_n = [0] * CURVE_POINTS  # images per slice of the epoch (the loss curve's weights)
 
     def start(self, train_samples: int, test_samples: int, steps: int, teacher_acc: float | None) -> None:
         event: dict[str, Any] = {
@@ -271,8 +240,8 @@ class Trainer:
             "epochs": self.cfg.epochs,
             **self.dist.describe(self.cfg.batch_size),
         }
-        if self.fast is not None:
-            event["cuda_graphs"] = self.fast.graphs
+        if self.execution.fast:
+            event["cuda_graphs"] = self.stepper.graphs
         if teacher_acc is not None:
             event["teacher_acc"] = teacher_acc
         if notes := self.distiller.describe():
@@ -289,57 +258,19 @@ class Trainer:
         self.factors = self.distiller.term_weights(epoch)
         self.distiller.train()
         self._reset_epoch_stats()
-        if self.fast is not None:
-            self.fast.set_factors(self.factors)
-            self.fast.reset()
+        self.stepper.begin_epoch(epoch, self.factors)
 
     def step(self, batch: dict[str, torch.Tensor], step: int, steps: int) -> None:
         tick = time.perf_counter()
         if self.cfg.lr_schedule != "step":
             for group in self.optimizer.param_groups:
                 group["lr"] = lr_at(self.cfg, self.epoch, (step - 1) / steps)
-        if self.fast is not None:  # no host read-back: the loss is checked and reported per epoch
-            slot = self._slot(step, steps)
-            self.fast.step(batch, slot)
-            self._curve_n[slot] += len(batch["target"])
-            self._train_time += time.perf_counter() - tick
-            self.notify({"event": "step", "epoch": self.epoch, "step": step, "steps": steps, "loss": None})
-            return
-        logits, terms = self.model(batch, self.epoch)
-        weighted = {name: value * self.factors.get(name, 1.0) for name, value in terms.items()}
-        loss = torch.stack(list(weighted.values())).sum()
-        if not torch.isfinite(loss):
-            bad = next(n for n, v in weighted.items() if not torch.isfinite(v))
-            kept = (
-                f"the checkpoints of epoch {self.epoch - 1} are intact" if self.epoch > 1 else "no epoch had completed"
-            )
-            raise NonFiniteLoss(
-                f"loss term {bad} is {float(weighted[bad].detach())} at epoch {self.epoch} step {step}: lower --lr "
-                f"or check the data; {kept}"
-            )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.cfg.clip_grad is not None:
-            torch.nn.utils.clip_grad_norm_(self.params, self.cfg.clip_grad)
-        self.optimizer.step()
-        n = len(batch["target"])
-        for name, value in weighted.items():
-            self._sums[name] = self._sums.get(name, 0.0) + value.detach() * n
-        self._correct += int((logits.argmax(-1) == batch["target"]).sum())
-        self._seen += n
-        self._track(loss.detach(), n, step, steps)
+        slot = min((step - 1) * CURVE_POINTS // max(steps, 1), CURVE_POINTS - 1)  # which tenth of the epoch
+        self.stepper.step(batch, slot)
+        self._curve_n[slot] += len(batch["target"])
         self._train_time += time.perf_counter() - tick
-        self.notify({"event": "step", "epoch": self.epoch, "step": step, "steps": steps, "loss": float(loss.detach())})
-
-    @staticmethod
-    def _slot(step: int, steps: int) -> int:
-        """Which tenth of the epoch ``step`` (from 1) of ``steps`` falls in (the loss curve's slice)."""
-        return min((step - 1) * CURVE_POINTS // max(steps, 1), CURVE_POINTS - 1)
-
-    def _track(self, loss: torch.Tensor, n: int, step: int, steps: int) -> None:
-        slot = self._slot(step, steps)
-        self._curve[slot] += loss.double() * n
-        self._curve_n[slot] += n
+        loss = self.stepper.last_loss  # None where the step does not read it back (the fast path)
+        self.notify({"event": "step", "epoch": self.epoch, "step": step, "steps": steps, "loss": loss})
 
     def _loss_curve(self, totals: list[float]) -> list[float]:
         """Mean training loss per slice of the epoch (this process's batches), empty slices left out."""
@@ -347,20 +278,18 @@ class Trainer:
 
     def end_epoch(self, test_loader: Loader) -> None:
         progress, distiller = self.progress, self.distiller
-        if self.fast is not None:
-            fast = self.fast.collect(self.epoch)
-            self._sums, self._correct, self._seen = dict(fast.sums), fast.correct, fast.seen
-            curve = fast.loss_per_slot
-            if self.fast.fallback is not None and not self._noted:
-                note = {"event": "note", "epoch": self.epoch, "message": self.fast.fallback}
-                self.log.write(note)
-                self.notify(note)
-                self._noted = True
-        else:
-            curve = self._curve.tolist()
-        totals = self.dist.all_sum_dict({**self._sums, "correct": self._correct, "seen": self._seen})  # all ranks
+        epoch_stats = self.stepper.collect(self.epoch)
+        curve = epoch_stats.loss_per_slot
+        if self.stepper.fallback is not None and not self._noted:
+            note = {"event": "note", "epoch": self.epoch, "message": self.stepper.fallback}
+            self.log.write(note)
+            self.notify(note)
+            self._noted = True
+        totals = self.dist.all_sum_dict(
+            {**epoch_stats.sums, "correct": epoch_stats.correct, "seen": epoch_stats.seen}
+        )  # over all ranks
         seen = totals.pop("seen")
-        stats = {name: totals[name] / seen for name in self._sums}
+        stats = {name: totals[name] / seen for name in epoch_stats.sums}
         stats["train_loss"] = sum(stats.values())
         stats["train_acc"] = 100.0 * totals["correct"] / seen
         trained = time.perf_counter()  # the statistics' read waited for the epoch's last step

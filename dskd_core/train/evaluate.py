@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dskd_core.train.fast import tf32_mode
+from dskd_core.train.execution import tf32_mode
 
 if TYPE_CHECKING:
     from dskd_core.train.distributed import DistContext

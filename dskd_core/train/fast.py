@@ -1,6 +1,6 @@
-"""The fast path: a training step that stays on the device (design §4).
+"""The fast path: a training step that stays on the device.
 
-The reference step (:meth:`Trainer.step`) reads the loss back every step (a NaN check, the
+The reference step (:class:`~dskd_core.train.step.EagerStep`) reads the loss back every step (a NaN check, the
 accuracy count, the progress line): each read waits for the GPU, and at batch 64 that wait, plus
 the launch of several hundred small kernels, is the whole cost. The fast step:
 
@@ -12,9 +12,8 @@ the launch of several hundred small kernels, is the whole cost. The fast step:
 - with ``compile``, runs forward + loss through ``torch.compile``. On CUDA the whole step —
   forward, backward, clipping, the fused SGD step — is then recorded once as one CUDA graph and
   replayed: a step costs the host the batch's copy into the graph's inputs, one graph launch
-  and the statistics' add, so at batch 64 the GPU, not Python, sets the pace (measured on an
-  H200: 0.08 ms of host time per 1.64 ms step, against 2.29 ms per 2.13 ms step with
-  torch.compile's own graphs). It is recorded after ``GRAPH_WARMUP_STEPS`` ungraphed steps and
+  and the statistics' add, so at batch 64 the GPU, not Python, sets the pace (bench/RESULTS.md
+  has the measured host and device times per step). It is recorded after ``GRAPH_WARMUP_STEPS`` ungraphed steps and
   again when the learning rate changes, so per-step schedules and several processes use
   ``whole_step=False``: torch.compile's ``reduce-overhead`` graphs around the forward and the
   backward; so does a run whose step cannot be recorded (a host read inside a method's step:
@@ -29,16 +28,38 @@ recompiles the step. The reference path stays available (``--no-fast``) for comp
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import Tensor, nn
 
-from dskd_core.config import RunConfig
-from dskd_core.errors import NonFiniteLoss, UsageError
+from dskd_core.train.execution import (
+    FAST_EVAL_BATCH,
+    Execution,
+    deterministic_kernels,
+    execution_autocast,
+    optimizer_for,
+    resolve_execution,
+    tf32_mode,
+    use_channels_last,
+)
+from dskd_core.train.step import EpochStats, non_finite_loss
+
+#: Names that lived here in dskd 0.1, kept importable from this module.
+__all__ = [
+    "FAST_EVAL_BATCH",
+    "CapturedStep",
+    "EpochStats",
+    "Execution",
+    "FastStep",
+    "deterministic_kernels",
+    "execution_autocast",
+    "optimizer_for",
+    "resolve_execution",
+    "tf32_mode",
+    "use_channels_last",
+]
 
 #: Compiled steps without a graph before the whole step is captured (real training steps).
 GRAPH_WARMUP_STEPS = 3
@@ -48,81 +69,11 @@ Forward = Callable[[dict[str, Tensor], dict[str, Tensor]], tuple[Tensor, dict[st
 #: ``(loss, {term: weighted value}, statistics)`` of one step, detached.
 StepOutput = tuple[Tensor, dict[str, Tensor], Tensor]
 
-#: The fast path evaluates in batches of at least this size (evaluation is batch-size independent).
-FAST_EVAL_BATCH = 1024
-
-
-@dataclass(frozen=True)
-class Execution:
-    """How a run's steps execute, resolved for a device from the config's ``fast``/``precision``/``compile``."""
-
-    fast: bool = False
-    precision: str = "fp32"  # "tf32" | "fp32" | "bf16"
-    compile: bool = False
-
-    @property
-    def autocast_dtype(self) -> torch.dtype | None:
-        return torch.bfloat16 if self.precision == "bf16" else None
-
-    @property
-    def tf32(self) -> bool:
-        """Whether CUDA convolutions and matmuls of fp32 tensors may use TF32 (all but strict ``fp32``)."""
-        return self.precision != "fp32"
-
-    def as_config(self) -> dict[str, object]:
-        return {"fast": self.fast, "precision": self.precision, "compile": self.compile}
-
-
-def resolve_execution(cfg: RunConfig, device: torch.device, world_size: int = 1) -> Execution:
-    """``auto`` values decided by the device: on CUDA the fast path, compilation and TF32.
-
-    The default precision is the reference's: fp32 with TF32 convolutions and matmuls on CUDA
-    (an RTX 3090 with torch 1.9, where both were on), plain fp32 elsewhere (TF32 is a CUDA
-    mode: on other devices ``tf32`` runs, and is recorded, as ``fp32``). bf16 autocast is the
-    fast path's opt-in deviation. Compilation stays off by default with several processes
-    (CUDA graphs and DDP's gradient hooks do not mix); asking for it explicitly is allowed.
-    """
-    cuda = device.type == "cuda"
-    fast = cfg.fast if cfg.fast is not None else cuda
-    precision = cfg.precision if cfg.precision != "auto" else "tf32"
-    if precision == "tf32" and not cuda:
-        precision = "fp32"
-    if not fast:
-        if precision == "bf16" or cfg.compile:
-            raise UsageError("--precision bf16 and --compile belong to the fast path: add --fast or drop them")
-        return Execution(False, precision, False)
-    compiled = cfg.compile if cfg.compile is not None else (cuda and world_size == 1)
-    return Execution(True, precision, compiled)
-
-
-@contextlib.contextmanager
-def tf32_mode(enabled: bool) -> Iterator[None]:
-    """TF32 on or off for CUDA fp32 convolutions and matmuls while the block runs (restored after).
-
-    Set through ``torch.set_float32_matmul_precision`` and ``cudnn.allow_tf32``, which keep
-    torch's older and newer views of the setting in step: torch ≥ 2.9 raises when code (inductor's
-    autotuning among it) reads one view after only the other (``fp32_precision``) was set.
-    No effect off CUDA.
-    """
-    before = (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32)
-    torch.set_float32_matmul_precision("high" if enabled else "highest")
-    torch.backends.cudnn.allow_tf32 = enabled
-    try:
-        yield
-    finally:
-        torch.set_float32_matmul_precision(before[0])
-        torch.backends.cudnn.allow_tf32 = before[1]
-
-
-def use_channels_last(module: nn.Module) -> None:
-    """Convolution weights in NHWC, the layout tensor cores read without transposes."""
-    module.to(memory_format=torch.channels_last)
-
 
 class FastStep:
     """``step(batch)``: forward, weighted loss, backward and optimizer step, with no host read-back.
 
-    ``model`` is called as ``model(batch, epoch)`` and returns ``(logits, {term: loss})`` (a
+    ``model`` is called as ``model(batch)`` and returns ``(logits, {term: loss})`` (a
     :class:`~dskd_core.methods.Distiller`, possibly wrapped in DDP). Statistics accumulate on the
     device until :meth:`collect`, in ``slots`` rows (the caller picks a step's row: the trainer
     uses one per tenth of the epoch for its loss curve).
@@ -146,6 +97,7 @@ class FastStep:
         cuda = device.type == "cuda"
         # The whole step as one CUDA graph (auto: compiled, on CUDA); otherwise, compiled on CUDA,
         # torch.compile's own CUDA graphs around the forward and the backward.
+        whole_step = execution.whole_step if whole_step is None else whole_step
         self.whole_step = execution.compile and cuda if whole_step is None else whole_step and execution.compile
         self._call_graphs = execution.compile and cuda and not self.whole_step
         self.warmup_steps = warmup_steps
@@ -182,6 +134,13 @@ class FastStep:
             else:
                 self._factors[name] = torch.tensor(float(value), device=self.device)
 
+    #: The fast step does not read its loss back per step.
+    last_loss: float | None = None
+
+    def begin_epoch(self, epoch: int, factors: Mapping[str, float]) -> None:
+        self.set_factors(factors)
+        self.reset()
+
     def reset(self) -> None:
         # (slots, terms + 2): each term's weighted sum, the loss sum, the correct count; made at the first step.
         self._acc: Tensor | None = None
@@ -191,7 +150,7 @@ class FastStep:
         self, batch: dict[str, Tensor], factors: dict[str, Tensor]
     ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
         with execution_autocast(self.execution, self.device):
-            logits, terms = self.model(batch, 0)
+            logits, terms = self.model(batch)
         # Losses in fp32 whatever the autocast dtype; a missing factor weighs 1.
         weighted = {
             name: value.float() * factors[name] if name in factors else value.float() for name, value in terms.items()
@@ -286,39 +245,9 @@ class FastStep:
         totals = rows.sum(0).tolist()
         for name, value in zip(self.names, totals, strict=False):
             if not math.isfinite(value):
-                kept = f"the checkpoints of epoch {epoch - 1} are intact" if epoch > 1 else "no epoch had completed"
-                raise NonFiniteLoss(
-                    f"loss term {name} is {value} in epoch {epoch} (the fast path checks once per "
-                    f"epoch): lower --lr or check the data; {kept}"
-                )
+                raise non_finite_loss(name, value, epoch, f"in epoch {epoch} (the fast path checks once per epoch)")
         sums = dict(zip(self.names, totals, strict=False))
         return EpochStats(sums, int(totals[-1]), self.seen, rows[:, -2].tolist())
-
-
-@dataclass(frozen=True)
-class EpochStats:
-    """One epoch of fast steps: per-term weighted loss sums, correct count, images, loss sum per slot."""
-
-    sums: dict[str, float]
-    correct: int
-    seen: int
-    loss_per_slot: list[float]
-
-
-def optimizer_for(
-    params: list[nn.Parameter], cfg: RunConfig, execution: Execution, device: torch.device
-) -> torch.optim.SGD:
-    """The run's SGD; fused (one kernel for every parameter) on the CUDA fast path."""
-    fused = True if execution.fast and device.type == "cuda" else None
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, fused=fused)
-
-
-def execution_autocast(execution: Execution, device: torch.device) -> contextlib.AbstractContextManager[None]:
-    """The fast path's autocast for training steps (a no-op but for bf16); evaluation never takes it."""
-    dtype = execution.autocast_dtype
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
 
 
 class CapturedStep:

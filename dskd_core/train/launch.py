@@ -21,12 +21,12 @@ from pathlib import Path
 import torch
 
 from dskd_core.config import RunConfig, Settings
-from dskd_core.data import fitted_spec, get_dataset_spec, load_dataset
 from dskd_core.errors import UsageError
 from dskd_core.runlock import LOCK_NAME, RunLock
-from dskd_core.train.build import load_model, resolve_device, teacher_checkpoint
+from dskd_core.train.build import resolve_device
 from dskd_core.train.distributed import launched_world_size, process_device
 from dskd_core.train.rundir import check_run_dir
+from dskd_core.train.setup import load_teacher, open_dataset
 
 #: Exit code when the launcher itself is interrupted (as the CLI's Ctrl-C).
 INTERRUPTED = 130
@@ -59,11 +59,8 @@ def preflight(
                 f"--nproc {nproc} needs a GPU per process but {visible} are visible: pass --nproc {visible}, or "
                 "--device cpu"
             )
-    train, _ = load_dataset(cfg.dataset, settings.data_dir, settings.download)
-    spec = fitted_spec(get_dataset_spec(cfg.dataset), train, cfg.num_classes)
-    if cfg.teacher:
-        path = teacher_checkpoint(cfg, settings.teachers_dir, allow_weak=allow_weak_teacher)
-        load_model(cfg.teacher, path, spec.num_classes, torch.device("cpu"), zoo=spec.zoo)
+    data = open_dataset(cfg, settings)
+    load_teacher(cfg, settings, data.spec.num_classes, torch.device("cpu"), allow_weak=allow_weak_teacher)
     folder = run_dir or cfg.run_dir(settings.runs_dir)
     check_run_dir(cfg, folder, resume=resume, overwrite=overwrite)
     if (folder / LOCK_NAME).exists():

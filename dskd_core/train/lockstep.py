@@ -19,15 +19,16 @@ import torch
 from torch import Tensor, nn
 
 from dskd_core.config import RunConfig, Settings
-from dskd_core.data import Loader, fitted_spec, get_dataset_spec, load_dataset, run_loaders
+from dskd_core.data import Loader, run_loaders
 from dskd_core.errors import DskdError, UsageError
 from dskd_core.methods import get_method
 from dskd_core.models import Features, ZooModel
 from dskd_core.runlock import RunLock
-from dskd_core.train.build import load_model, resolve_device, teacher_checkpoint
-from dskd_core.train.engine import Observer, RunResult, Trainer, build_distiller, deterministic_kernels
+from dskd_core.train.build import resolve_device
+from dskd_core.train.engine import Observer, RunResult, Trainer
 from dskd_core.train.evaluate import evaluate
-from dskd_core.train.fast import resolve_execution, tf32_mode
+from dskd_core.train.execution import deterministic_kernels, resolve_execution, tf32_mode
+from dskd_core.train.setup import build_distiller, load_teacher, open_dataset
 
 #: RunConfig fields that decide the data stream and the teacher: equal within a lockstep group.
 STREAM_KEYS = (
@@ -112,14 +113,12 @@ def fit_lockstep(
     execution = resolve_execution(cfgs[0], device, cfgs[0].world_size)  # the reference path (can_share)
     cfgs = [c.model_copy(update=execution.as_config()) for c in cfgs]  # recorded as it runs
     first = cfgs[0]
-    train_data, test_data = load_dataset(first.dataset, settings.data_dir, settings.download)
-    spec = fitted_spec(get_dataset_spec(first.dataset), train_data, first.num_classes)
+    data = open_dataset(first, settings)
+    spec, train_data, test_data = data.spec, data.train, data.test
     train_loader, test_loader = run_loaders(first, settings, spec, (train_data, test_data), device)
     with deterministic_kernels(first.deterministic), tf32_mode(execution.tf32), contextlib.ExitStack() as stack:
-        shared = None
-        if first.teacher:
-            path = teacher_checkpoint(first, settings.teachers_dir)
-            shared = SharedTeacher(load_model(first.teacher, path, spec.num_classes, device, zoo=spec.zoo))
+        teacher = load_teacher(first, settings, spec.num_classes, device)
+        shared = SharedTeacher(teacher) if teacher is not None else None
         trainers: list[Trainer] = []
         for cfg in cfgs:
             distiller = build_distiller(cfg, settings, spec.num_classes, device, teacher=shared)

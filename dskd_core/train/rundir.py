@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import torch
 
-import dskd_core
+from dskd_core._version import __version__
 from dskd_core.checkpoint import atomic_write_text, read_metadata, save_student
 from dskd_core.config import EXECUTION_KEYS, RunConfig, config_differences
 from dskd_core.errors import UsageError
@@ -334,7 +334,7 @@ def summarize(cfg: RunConfig, progress: Progress, device: torch.device, status: 
         "last_acc_top5": last["test_acc_top5"] if last else None,
         "wall_time_s": round(progress.wall_time_s, 3),
         "device": str(device),
-        "dskd_version": dskd_core.__version__,
+        "dskd_version": __version__,
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
     }

@@ -1,0 +1,59 @@
+"""What every way of training or evaluating a run sets up the same way: its data, its teacher
+and its distiller. ``fit``, lockstep training, the multi-process launcher's preflight
+and checkpoint evaluation call these, so each is written once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from dskd_core.config import RunConfig, Settings
+from dskd_core.data import DatasetSpec, Split, fitted_spec, get_dataset_spec, load_dataset
+from dskd_core.methods import Distiller, get_method
+from dskd_core.models import ZooModel, create_model
+from dskd_core.train.build import load_model, teacher_checkpoint
+
+
+@dataclass(frozen=True)
+class RunData:
+    """A run's dataset: its spec fitted to the data found (class count) and both splits."""
+
+    spec: DatasetSpec
+    train: Split
+    test: Split
+
+
+def open_dataset(cfg: RunConfig, settings: Settings) -> RunData:
+    """The run's dataset from ``settings.data_dir`` (downloaded where allowed), its spec fitted to it."""
+    train, test = load_dataset(cfg.dataset, settings.data_dir, settings.download)
+    return RunData(fitted_spec(get_dataset_spec(cfg.dataset), train, cfg.num_classes), train, test)
+
+
+def load_teacher(
+    cfg: RunConfig, settings: Settings, num_classes: int, device: torch.device, *, allow_weak: bool = False
+) -> ZooModel | None:
+    """The run's teacher from its checkpoint (strict keys), None for a run without one."""
+    if not cfg.teacher:
+        return None
+    path = teacher_checkpoint(cfg, settings.teachers_dir, allow_weak=allow_weak)
+    return load_model(cfg.teacher, path, num_classes, device, zoo=get_dataset_spec(cfg.dataset).zoo)
+
+
+def build_distiller(
+    cfg: RunConfig,
+    settings: Settings,
+    num_classes: int,
+    device: torch.device,
+    *,
+    allow_weak_teacher: bool = False,
+    teacher: ZooModel | None = None,
+) -> Distiller:
+    """The student seeded by ``cfg.seed``, the teacher from its checkpoint (or the one given), the method."""
+    torch.manual_seed(cfg.seed)
+    zoo = get_dataset_spec(cfg.dataset).zoo
+    student = create_model(cfg.student, num_classes=num_classes, zoo=zoo).to(device)
+    if cfg.teacher and teacher is None:
+        teacher = load_teacher(cfg, settings, num_classes, device, allow_weak=allow_weak_teacher)
+    return get_method(cfg.method)(student, teacher if cfg.teacher else None, cfg).to(device)
