@@ -108,7 +108,7 @@ class EagerStep:
             value = float(weighted[bad].detach())
             raise non_finite_loss(bad, value, self.epoch, f"at epoch {self.epoch} step {self._steps}")
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
+        loss.backward()
         if self.clip_grad is not None:
             torch.nn.utils.clip_grad_norm_(self.params, self.clip_grad)
         self.optimizer.step()
