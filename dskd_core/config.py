@@ -330,9 +330,10 @@ def config_differences(saved: Mapping[str, Any], wanted: Mapping[str, Any], *, i
 def _json_defaults() -> dict[str, Any]:
     """The run-config fields' defaults as ``config.json`` would hold them (required fields left out)."""
     fields = [(k, f) for k, f in RunConfig.model_fields.items() if k != "params"]
-    return json.loads(
+    defaults: dict[str, Any] = json.loads(
         json.dumps({k: f.get_default(call_default_factory=True) for k, f in fields if not f.is_required()})
     )
+    return defaults
 
 
 def parse_scales(text: str) -> list[int]:

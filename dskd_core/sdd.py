@@ -48,7 +48,8 @@ def multiscale_logits(final_map: Tensor, classifier: nn.Linear, scales: Sequence
     p4 = F.adaptive_avg_pool2d(final_map, 4)
     pooled = {4: p4, 2: F.adaptive_avg_pool2d(p4, 2), 1: F.adaptive_avg_pool2d(p4, 1)}
     cells = torch.cat([pooled[s].flatten(2) for s in wanted], dim=2)  # (B, C, N)
-    return classifier(cells.transpose(1, 2))  # (B, N, K)
+    logits: Tensor = classifier(cells.transpose(1, 2))  # (B, N, K)
+    return logits
 
 
 def region_weights(teacher_regions: Tensor, target: Tensor, complementary: float = 2.0) -> Tensor:

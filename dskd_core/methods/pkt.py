@@ -17,7 +17,7 @@ PKT_EPS = 1e-7
 def _conditional_probs(feat: Tensor) -> Tensor:
     """``(B, D)`` -> ``(B, B)``: cosine similarities mapped to [0, 1], each row normalised to sum 1."""
     unit = feat / (feat.norm(dim=1, keepdim=True) + PKT_EPS)
-    similarity = (unit @ unit.T + 1.0) / 2.0
+    similarity: Tensor = (unit @ unit.T + 1.0) / 2.0
     return similarity / similarity.sum(dim=1, keepdim=True)
 
 

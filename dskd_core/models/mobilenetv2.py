@@ -54,7 +54,8 @@ class InvertedResidual(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.conv(x) if self.use_residual else self.conv(x)
+        out: Tensor = self.conv(x)
+        return x + out if self.use_residual else out
 
 
 class MobileNetV2(ZooModel):

@@ -34,7 +34,7 @@ class WideBasicBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         act = F.relu(self.bn1(x))
         out = self.conv2(F.relu(self.bn2(self.conv1(act))))
-        shortcut = x if self.convShortcut is None else self.convShortcut(act)
+        shortcut: Tensor = x if self.convShortcut is None else self.convShortcut(act)
         return shortcut + out
 
 
@@ -49,7 +49,8 @@ class WideStage(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.layer(x)
+        out: Tensor = self.layer(x)
+        return out
 
     @property
     def entry_bn(self) -> nn.BatchNorm2d:

@@ -157,7 +157,8 @@ class DistContext:
         outcome = box[0]
         if outcome[0] == "error":
             raise PeerError(outcome[2], outcome[1])
-        return outcome[1]
+        result: T = outcome[1]
+        return result
 
     def wrap(self, distiller: nn.Module) -> nn.Module:
         """The module the training step calls: ``distiller`` in DDP (teacher excluded), or as it is."""

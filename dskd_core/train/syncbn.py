@@ -39,7 +39,8 @@ class _AllReduceSum(torch.autograd.Function):
 
 
 def _all_reduce_with_grad(tensor: Tensor) -> Tensor:
-    return _AllReduceSum.apply(tensor)
+    out: Tensor = _AllReduceSum.apply(tensor)
+    return out
 
 
 class AllReduceBatchNorm(_BatchNorm):
@@ -89,7 +90,8 @@ def convert_sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module
     The parameter objects are reused, so an optimizer built before still updates them.
     """
     if device.type == "cuda":
-        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+        converted: nn.Module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
+        return converted
     if isinstance(module, _BatchNorm) and not isinstance(module, (AllReduceBatchNorm, nn.SyncBatchNorm)):
         synced = AllReduceBatchNorm(
             module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats
