@@ -806,12 +806,11 @@ def ensure_checkable(dataset: str, data_dir: Path | None = None) -> None:
     With ``data_dir``, a dataset that is never downloaded (ImageNet's ImageFolder) must be there.
     """
     from dskd_core.data import get_dataset_spec, list_datasets, load_dataset
-    from dskd_core.data.imagefolder import load_imagefolder
     from dskd_core.errors import DatasetNotFound
 
     if dataset not in list_datasets():
         raise UsageError(f"--check needs the {dataset} test split, which dskd cannot load yet: drop --check")
-    if data_dir is not None and get_dataset_spec(dataset).loader is load_imagefolder:
+    if data_dir is not None and not get_dataset_spec(dataset).downloadable:
         try:
             load_dataset(dataset, data_dir, download=False)
         except DatasetNotFound as err:
