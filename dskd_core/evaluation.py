@@ -9,9 +9,10 @@ from dskd_core.checkpoint import read_metadata
 from dskd_core.config import Settings
 from dskd_core.data import fitted_spec, get_dataset_spec, load_dataset, make_loader
 from dskd_core.data.factory import auto_workers
+from dskd_core.device import resolve_device
 from dskd_core.errors import UsageError
 from dskd_core.runs.layout import STUDENT_BEST
-from dskd_core.train.build import checkpoint_in, load_model, resolve_device
+from dskd_core.train.build import checkpoint_in, load_model
 from dskd_core.train.evaluate import evaluate
 
 

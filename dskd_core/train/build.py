@@ -1,4 +1,4 @@
-"""Building the pieces of a run: device, models from checkpoints, the teacher's location."""
+"""Building the pieces of a run: models from checkpoints, the teacher's location."""
 
 from __future__ import annotations
 
@@ -9,23 +9,10 @@ import torch
 
 from dskd_core.checkpoint import load_weights_into, read_model_weights
 from dskd_core.config import RunConfig
-from dskd_core.errors import CheckpointError, UsageError
+from dskd_core.errors import CheckpointError
 from dskd_core.models import ZooModel, create_model
 from dskd_core.runs.layout import STUDENT_LAST
 from dskd_core.teachers import ensure_strong_teacher, fetchable
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when visible, else CPU; anything else must be a torch device string."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UsageError(f"invalid --device '{name}': use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {name} asked for, but no CUDA device is visible: use --device cpu")
-    return device
 
 
 def checkpoint_in(path: Path, name: str = STUDENT_LAST) -> Path:
