@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dskd_core.checkpoint import read_metadata
+from dskd_core.checkpoint import checkpoint_in, load_model, read_metadata
 from dskd_core.config import Settings
 from dskd_core.data import fitted_spec, get_dataset_spec, load_dataset, make_loader
 from dskd_core.data.factory import auto_workers
 from dskd_core.device import resolve_device
 from dskd_core.errors import UsageError
+from dskd_core.models import resolve_model_name
 from dskd_core.runs.layout import STUDENT_BEST
-from dskd_core.train.build import checkpoint_in, load_model
 from dskd_core.train.evaluate import evaluate
 
 
@@ -30,8 +30,6 @@ def evaluate_checkpoint(
     The test batch size (and, on ImageNet, the crop size) default to the ones the run evaluated
     with, so the number reproduces the run's ``summary.json``.
     """
-    from dskd_core.models import resolve_model_name
-
     spec = get_dataset_spec(dataset)
     arch, _ = resolve_model_name(arch, spec.zoo)
     path = checkpoint_in(Path(checkpoint), STUDENT_BEST)

@@ -18,13 +18,14 @@ from typing import Any
 
 import torch
 
+from dskd_core.checkpoint import load_model
 from dskd_core.config import RunConfig, Settings
 from dskd_core.data import DatasetSpec, Loader, fitted_spec, get_dataset_spec, load_dataset, run_loaders
 from dskd_core.errors import DskdError, NonFiniteLoss
 from dskd_core.methods import Distiller, get_method
 from dskd_core.models import ZooModel, create_model
 from dskd_core.runlock import RunLock
-from dskd_core.train.build import load_model, teacher_checkpoint
+from dskd_core.teachers.locate import teacher_checkpoint
 from dskd_core.train.distributed import DistContext, main_lock, prepare_distiller, setup
 from dskd_core.train.evaluate import evaluate
 from dskd_core.train.fast import (

@@ -20,12 +20,13 @@ from pathlib import Path
 
 import torch
 
+from dskd_core.checkpoint import load_model
 from dskd_core.config import RunConfig, Settings
 from dskd_core.data import fitted_spec, get_dataset_spec, load_dataset
 from dskd_core.device import resolve_device
 from dskd_core.errors import UsageError
 from dskd_core.runlock import LOCK_NAME, RunLock
-from dskd_core.train.build import load_model, teacher_checkpoint
+from dskd_core.teachers.locate import teacher_checkpoint
 from dskd_core.train.distributed import launched_world_size, process_device
 from dskd_core.train.rundir import check_run_dir
 

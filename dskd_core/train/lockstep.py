@@ -18,13 +18,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from dskd_core.checkpoint import load_model
 from dskd_core.config import RunConfig, Settings
 from dskd_core.data import Loader, fitted_spec, get_dataset_spec, load_dataset, run_loaders
 from dskd_core.device import resolve_device
 from dskd_core.errors import DskdError, UsageError
 from dskd_core.models import Features, ZooModel
 from dskd_core.runlock import RunLock
-from dskd_core.train.build import load_model, teacher_checkpoint
+from dskd_core.teachers.locate import teacher_checkpoint
 from dskd_core.train.engine import Observer, RunResult, Trainer, build_distiller, deterministic_kernels
 from dskd_core.train.evaluate import evaluate
 from dskd_core.train.fast import resolve_execution, tf32_mode
