@@ -40,10 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dskd_core.config import RunConfig
 from dskd_core.data import BatchLoader, TensorDataset, get_dataset_spec
+from dskd_core.device import resolve_device
 from dskd_core.methods import Distiller, get_method
 from dskd_core.models import create_model
 from dskd_core.resolve import resolve_run_config
-from dskd_core.train.build import resolve_device
 from dskd_core.train.fast import Execution, FastStep, optimizer_for, tf32_mode, use_channels_last
 
 CIFAR_TRAIN_IMAGES = 50_000

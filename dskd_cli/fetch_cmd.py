@@ -42,8 +42,9 @@ def fetch_teachers(
 ) -> None:
     """Download, verify and convert the published teachers to <teachers-dir>/<dataset>/<MODEL>.safetensors."""
     from dskd_core.config import Settings
-    from dskd_core.teachers import check_teachers, ensure_checkable, parse_models
     from dskd_core.teachers import fetch_teachers as fetch
+    from dskd_core.teachers import parse_models
+    from dskd_core.teachers.checks import check_teachers, ensure_checkable
 
     given: dict[str, Any] = {"teachers_dir": teachers_dir, "data_dir": data_dir, "device": device}
     settings = Settings(**{k: v for k, v in given.items() if v is not None})

@@ -403,7 +403,7 @@ def train(
         device=device, data_dir=data_dir, teachers_dir=teachers_dir, runs_dir=runs_dir, workers=workers
     )
     if dry_run:  # as config.json would record it here: fast/precision/compile resolved for the device
-        from dskd_core.train.build import resolve_device
+        from dskd_core.device import resolve_device
         from dskd_core.train.fast import resolve_execution
 
         execution = resolve_execution(cfg, resolve_device(settings.device), cfg.world_size)

@@ -4,6 +4,9 @@ Two kinds of file live in a run's ``checkpoints/``: student-only weights
 (``student_last``/``student_best``; exactly the model's state-dict keys, loadable strictly) and
 the full train state (``train_state``: student, method extras, optimizer buffers, RNG, with the
 scalar state as JSON in the safetensors metadata). Nothing dskd writes is ever unpickled.
+
+The one reader of legacy RepDistiller/mdistiller ``.pth`` files and the one strict loader live
+here, shared by ``dskd eval``/``--teacher-ckpt`` (``load_model``) and ``dskd fetch-teachers``.
 """
 
 from __future__ import annotations
@@ -11,10 +14,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib
+import io
 import json
 import os
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +30,8 @@ from safetensors.torch import save as st_save_bytes
 from torch import Tensor, nn
 
 from dskd_core.errors import CheckpointError, StorageError
+from dskd_core.models import ZooModel, create_model
+from dskd_core.runs.layout import CHECKPOINTS, STUDENT_LAST
 
 STUDENT_FORMAT = "dskd-student/1"
 TRAIN_STATE_FORMAT = "dskd-train-state/1"
@@ -159,31 +166,73 @@ def _legacy_safe_globals() -> list[Any]:
     return allowed
 
 
-def load_legacy_state_dict(path: Path) -> dict[str, Tensor]:
-    """A legacy ``.pth`` (``{"model": state_dict}`` or a bare state dict), ``weights_only=True``.
+@dataclass(frozen=True)
+class LegacyCheckpoint:
+    """What a RepDistiller/mdistiller ``.pth`` carries that dskd keeps."""
 
-    The ``module.`` prefix of DataParallel saves and the ``module.student.`` prefix of
-    mdistiller's full distiller saves are stripped.
+    state: dict[str, Tensor]
+    epoch: int | None
+    accuracy: float | None
+
+
+#: What to do about a legacy file dskd refuses, unless the caller knows better.
+LEGACY_FIX = "use a dskd .safetensors checkpoint"
+
+
+def read_legacy_checkpoint(source: Path | bytes, where: str, *, fix: str = LEGACY_FIX) -> LegacyCheckpoint:
+    """Unpickle a legacy ``.pth`` (a file, or its bytes) with ``weights_only=True`` and the legacy allow-list.
+
+    The layout is ``{"model": state_dict, "epoch", "accuracy" | "best_acc", ...}`` or a bare
+    state dict. Never ``weights_only=False``; passing it explicitly also means torch's
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` cannot turn the restriction off. A pickle that names
+    anything else (a function such as ``os.system``) is refused before any of it runs. The
+    ``module.`` prefix of DataParallel saves and the ``module.student.`` prefix of mdistiller's
+    full distiller saves are stripped. Errors name ``where`` and end with ``fix``.
     """
     try:
         with torch.serialization.safe_globals(_legacy_safe_globals()):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            handle = io.BytesIO(source) if isinstance(source, bytes) else source
+            obj = torch.load(handle, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {path} not found: check the path") from None
+        raise CheckpointError(f"checkpoint {where} not found: check the path") from None
     except Exception as err:  # UnpicklingError and friends: refuse, never fall back to full pickle
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(
-            f"{path} cannot be read safely as a weights-only checkpoint ({first[:160]}): "
-            "use a dskd .safetensors checkpoint"
+            f"{where} cannot be read safely as a weights-only checkpoint ({unpickling_reason(err)}): {fix}"
         ) from None
     state = obj.get("model", obj) if isinstance(obj, dict) else None
-    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise CheckpointError(f"{path} holds no state dict (expected {{'model': state_dict}})")
+    if not isinstance(state, dict) or not state or not all(isinstance(v, Tensor) for v in state.values()):
+        raise CheckpointError(f"{where} holds no state dict (expected {{'model': state_dict}}): {fix}")
+    return LegacyCheckpoint(
+        _unwrap(state), _as_int(obj.get("epoch")), _as_float(obj.get("accuracy", obj.get("best_acc")))
+    )
+
+
+def _unwrap(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The student of a distiller save (``module.student.``), or a DataParallel save without ``module.``."""
     if any(k.startswith("module.student.") for k in state):
-        state = {k.removeprefix("module.student."): v for k, v in state.items() if k.startswith("module.student.")}
-    elif all(k.startswith("module.") for k in state):
-        state = {k.removeprefix("module."): v for k, v in state.items()}
+        return {k.removeprefix("module.student."): v for k, v in state.items() if k.startswith("module.student.")}
+    if all(k.startswith("module.") for k in state):
+        return {k.removeprefix("module."): v for k, v in state.items()}
     return state
+
+
+def unpickling_reason(err: BaseException) -> str:
+    """The telling line of a refused unpickling (the global torch would not load), at most 200 characters."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    telling = [line for line in lines if "GLOBAL" in line or "Unsupported" in line]
+    return (telling or lines or [type(err).__name__])[0][:200]
+
+
+def _as_float(value: Any) -> float | None:
+    try:
+        return float(value.item() if isinstance(value, Tensor) else value)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+
+
+def _as_int(value: Any) -> int | None:
+    number = _as_float(value)
+    return int(number) if number is not None else None
 
 
 def read_model_weights(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
@@ -193,23 +242,66 @@ def read_model_weights(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
         return load_tensors(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} not found: check the path")
-    return load_legacy_state_dict(path), {}
+    return read_legacy_checkpoint(path, str(path)).state, {}
 
 
-def load_weights_into(model: nn.Module, state: Mapping[str, Tensor], *, arch: str, source: Path) -> None:
-    """Strict load with a one-line error naming what does not fit."""
+#: What to do about weights that do not fit the model, unless the caller knows better.
+STRICT_FIX = "pass the checkpoint's own -m/--model"
+
+
+def load_strict(
+    model: nn.Module, state: Mapping[str, Tensor], *, arch: str, where: str | Path, fix: str | None = None
+) -> None:
+    """Load ``state`` into ``model`` with every key and shape matching, or refuse in one line.
+
+    A key mismatch ends with ``fix`` (default :data:`STRICT_FIX`); a shape mismatch names the
+    tensor, and ends with ``fix`` only when one is given.
+    """
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
         raise CheckpointError(
-            f"{source} does not fit {arch} ({len(missing)} missing keys e.g. {missing[:2]}, "
-            f"{len(unexpected)} unexpected e.g. {unexpected[:2]}): pass the checkpoint's own -m/--model"
+            f"{where} does not fit {arch} ({len(missing)} missing keys e.g. {missing[:2]}, "
+            f"{len(unexpected)} unexpected e.g. {unexpected[:2]}): {fix or STRICT_FIX}"
         )
     for key, value in state.items():
         if value.shape != expected[key].shape:
             raise CheckpointError(
-                f"{source} does not fit {arch}: {key} is {tuple(value.shape)}, the model wants "
-                f"{tuple(expected[key].shape)} (another architecture or class count)"
+                f"{where} does not fit {arch}: {key} is {tuple(value.shape)}, the model wants "
+                f"{tuple(expected[key].shape)} (another architecture or class count)" + (f": {fix}" if fix else "")
             )
     model.load_state_dict(dict(state), strict=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# A model from a checkpoint
+
+
+def checkpoint_in(path: Path, name: str = STUDENT_LAST) -> Path:
+    """A checkpoint file as given, or ``checkpoints/<name>`` inside a run directory."""
+    if path.is_dir():
+        candidate = path / CHECKPOINTS / name
+        if not candidate.is_file():
+            raise CheckpointError(
+                f"{path} is a folder without {CHECKPOINTS}/{name}: pass a dskd run directory or a checkpoint file"
+            )
+        return candidate
+    return path
+
+
+def load_model(arch: str, path: Path, num_classes: int, device: torch.device, *, zoo: str = "cifar") -> ZooModel:
+    """Build ``arch`` of ``zoo`` and load a dskd safetensors or legacy ``.pth`` checkpoint into it, strictly."""
+    model = create_model(arch, num_classes=num_classes, zoo=zoo)
+    state, meta = read_model_weights(path)
+    saved_arch = meta.get("arch")
+    if saved_arch and saved_arch != arch:
+        raise CheckpointError(f"{path} holds a {saved_arch}, not a {arch}: pass -m {saved_arch}")
+    saved_classes = meta.get("num_classes")
+    if saved_classes and int(saved_classes) != num_classes:
+        raise CheckpointError(
+            f"{path} has {saved_classes} classes but the dataset has {num_classes}: use a checkpoint "
+            "trained on this dataset"
+        )
+    load_strict(model, state, arch=arch, where=path)
+    return model.to(device)

@@ -5,14 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dskd_core.checkpoint import read_metadata
+from dskd_core.checkpoint import checkpoint_in, load_model, read_metadata
 from dskd_core.config import Settings
-from dskd_core.data import fitted_spec, get_dataset_spec, load_dataset, make_loader
+from dskd_core.data import get_dataset_spec, make_loader
 from dskd_core.data.factory import auto_workers
+from dskd_core.device import resolve_device
 from dskd_core.errors import UsageError
+from dskd_core.models import resolve_model_name
 from dskd_core.runs.layout import STUDENT_BEST
-from dskd_core.train.build import checkpoint_in, load_model, resolve_device
 from dskd_core.train.evaluate import evaluate
+from dskd_core.train.setup import open_dataset
 
 
 def evaluate_checkpoint(
@@ -29,8 +31,6 @@ def evaluate_checkpoint(
     The test batch size (and, on ImageNet, the crop size) default to the ones the run evaluated
     with, so the number reproduces the run's ``summary.json``.
     """
-    from dskd_core.models import resolve_model_name
-
     spec = get_dataset_spec(dataset)
     arch, _ = resolve_model_name(arch, spec.zoo)
     path = checkpoint_in(Path(checkpoint), STUDENT_BEST)
@@ -42,12 +42,12 @@ def evaluate_checkpoint(
     elif image_size is not None:
         raise UsageError(f"{dataset} images have a fixed size: drop --image-size (it applies to imagenet)")
     device = resolve_device(settings.device)
-    train, test = load_dataset(dataset, settings.data_dir, settings.download)
-    spec = fitted_spec(spec, train, None)
+    data = open_dataset(dataset, settings)
+    spec = data.spec
     model = load_model(arch, path, spec.num_classes, device, zoo=spec.zoo)
     workers = settings.workers if settings.workers is not None else auto_workers()
     loader = make_loader(
-        test,
+        data.test,
         spec,
         batch_size,
         train=False,

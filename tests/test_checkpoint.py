@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from dskd_core.checkpoint import atomic_write_text, load_tensors, read_model_weights, save_student
+from dskd_core.checkpoint import atomic_write_text, load_model, load_tensors, read_model_weights, save_student
 from dskd_core.errors import CheckpointError
 from dskd_core.models import create_model
-from dskd_core.train.build import load_model
 
 CPU = torch.device("cpu")
 

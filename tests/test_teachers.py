@@ -28,8 +28,8 @@ import torch
 from typer.testing import CliRunner
 
 from dskd_cli.main import app
-from dskd_core import teachers
-from dskd_core.checkpoint import STUDENT_FORMAT, load_tensors
+from dskd_core import download
+from dskd_core.checkpoint import STUDENT_FORMAT, load_model, load_tensors
 from dskd_core.errors import CheckpointError
 from dskd_core.models import create_model, list_models
 from dskd_core.resolve import resolve_run_config
@@ -43,7 +43,9 @@ from dskd_core.teachers import (
     fetch_teachers,
     load_manifest,
 )
-from dskd_core.train.build import load_model, teacher_checkpoint
+from dskd_core.teachers import fetch as teacher_fetch
+from dskd_core.teachers import manifest as teacher_manifest
+from dskd_core.teachers.locate import teacher_checkpoint
 
 runner = CliRunner()
 FAST = DownloadPolicy(connect_timeout=5, read_timeout=5, retries=2, backoff=0.0, chunk_size=4096)
@@ -121,7 +123,7 @@ def server() -> Iterator[LoopbackServer]:
 @pytest.fixture(autouse=True)
 def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI's download policy without back-off waits."""
-    monkeypatch.setattr(teachers, "DEFAULT_POLICY", FAST)
+    monkeypatch.setattr(download, "DEFAULT_POLICY", FAST)
 
 
 def legacy_checkpoint(name: str, seed: int = 0, accuracy: float = 71.25) -> tuple[bytes, dict[str, torch.Tensor]]:
@@ -509,7 +511,7 @@ def test_check_records_the_measured_top1_and_train_refuses_a_weak_teacher(
     pth, _ = legacy_checkpoint("resnet8")
     local = tmp_path / "copy.tar"
     local.write_bytes(tar_bytes((PUBLISHED_MEMBER.format(name="resnet8"), pth)))
-    monkeypatch.setattr(teachers, "load_manifest", lambda path=None: small_manifest("synthetic", top1=90.0))
+    monkeypatch.setattr(teacher_manifest, "load_manifest", lambda path=None: small_manifest("synthetic", top1=90.0))
     result = _invoke("fetch-teachers", "-d", "synthetic", "--archive", str(local), "--models", "resnet8", "--check")
     assert result.exit_code == 0, result.output
     assert "resnet8" in result.stdout and "90.00" in result.stdout
@@ -569,7 +571,7 @@ def _serve_weights(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     class StandIn(WeightsEnum):
         V1 = Weights(url=url, transforms=None, meta={})
 
-    monkeypatch.setattr(teachers, "_torchvision_weights", lambda name: StandIn.V1)
+    monkeypatch.setattr(teacher_fetch, "_torchvision_weights", lambda name: StandIn.V1)
 
 
 def test_imagenet_weights_come_through_torchvision_with_the_hash_check(

@@ -55,6 +55,9 @@ class DatasetSpec:
     zoo: str = "cifar"
     #: Whether the crop size is a choice (``--image-size``); in-memory datasets have a fixed size.
     resizable: bool = False
+    #: Whether dskd can download the dataset itself; ``False`` (ImageNet's ImageFolder) means it must
+    #: already be in ``--data-dir``.
+    downloadable: bool = True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,6 +215,7 @@ _DATASETS: dict[str, DatasetSpec] = {
         IMAGENET_RECIPE,
         zoo="imagenet",
         resizable=True,
+        downloadable=False,
     ),
     # Mirrored digits are other glyphs, so no flip; mean/std of the rendered training images.
     "digits": DatasetSpec("digits", 10, (0.3054,) * 3, (0.3239,) * 3, False, _load_digits, DIGITS_RECIPE),

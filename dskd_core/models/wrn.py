@@ -33,7 +33,7 @@ class WideBasicBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         act = F.relu(self.bn1(x))
-        out = self.conv2(F.relu(self.bn2(self.conv1(act))))
+        out: Tensor = self.conv2(F.relu(self.bn2(self.conv1(act))))
         shortcut: Tensor = x if self.convShortcut is None else self.convShortcut(act)
         return shortcut + out
 

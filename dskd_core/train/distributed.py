@@ -25,9 +25,9 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from dskd_core.data.shard import Shard
+from dskd_core.device import resolve_device
 from dskd_core.errors import DskdError, UsageError
 from dskd_core.runlock import RunLock
-from dskd_core.train.build import resolve_device
 
 T = TypeVar("T")
 

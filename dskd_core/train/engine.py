@@ -105,7 +105,7 @@ def fit(
     cfg = cfg.model_copy(update=execution.as_config())  # the effective values are what config.json records
     if resume and not overwrite and (done := finished_result(cfg, run_dir)) is not None:
         return RunResult(run_dir, done)  # a finished run of this very config: its result, nothing written
-    data = open_dataset(cfg, settings)
+    data = open_dataset(cfg.dataset, settings, cfg.num_classes)
     spec, train_data, test_data = data.spec, data.train, data.test
     notify = observer or (lambda event: None)
     with deterministic_kernels(cfg.deterministic, autotune=execution.fast), tf32_mode(execution.tf32):

@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 
 from dskd_core.config import RunConfig, Settings
+from dskd_core.device import resolve_device
 from dskd_core.errors import UsageError
 from dskd_core.runlock import LOCK_NAME, RunLock
-from dskd_core.train.build import resolve_device
 from dskd_core.train.distributed import launched_world_size, process_device
 from dskd_core.train.rundir import check_run_dir
 from dskd_core.train.setup import load_teacher, open_dataset
@@ -59,7 +59,7 @@ def preflight(
                 f"--nproc {nproc} needs a GPU per process but {visible} are visible: pass --nproc {visible}, or "
                 "--device cpu"
             )
-    data = open_dataset(cfg, settings)
+    data = open_dataset(cfg.dataset, settings, cfg.num_classes)
     load_teacher(cfg, settings, data.spec.num_classes, torch.device("cpu"), allow_weak=allow_weak_teacher)
     folder = run_dir or cfg.run_dir(settings.runs_dir)
     check_run_dir(cfg, folder, resume=resume, overwrite=overwrite)

@@ -20,11 +20,11 @@ from torch import Tensor, nn
 
 from dskd_core.config import RunConfig, Settings
 from dskd_core.data import Loader, run_loaders
+from dskd_core.device import resolve_device
 from dskd_core.errors import DskdError, UsageError
 from dskd_core.methods import get_method
 from dskd_core.models import Features, ZooModel
 from dskd_core.runlock import RunLock
-from dskd_core.train.build import resolve_device
 from dskd_core.train.engine import Observer, RunResult, Trainer
 from dskd_core.train.evaluate import evaluate
 from dskd_core.train.execution import deterministic_kernels, resolve_execution, tf32_mode
@@ -113,7 +113,7 @@ def fit_lockstep(
     execution = resolve_execution(cfgs[0], device, cfgs[0].world_size)  # the reference path (can_share)
     cfgs = [c.model_copy(update=execution.as_config()) for c in cfgs]  # recorded as it runs
     first = cfgs[0]
-    data = open_dataset(first, settings)
+    data = open_dataset(first.dataset, settings, first.num_classes)
     spec, train_data, test_data = data.spec, data.train, data.test
     train_loader, test_loader = run_loaders(first, settings, spec, (train_data, test_data), device)
     with deterministic_kernels(first.deterministic), tf32_mode(execution.tf32), contextlib.ExitStack() as stack:

@@ -134,7 +134,7 @@ def inspect_run_dir(cfg: RunConfig, run_dir: Path, device: str | torch.device | 
     differs in ``config.json``: it is never taken for the request.
     """
     if device is not None:
-        from dskd_core.train.build import resolve_device
+        from dskd_core.device import resolve_device
         from dskd_core.train.fast import resolve_execution
 
         where = resolve_device(device) if isinstance(device, str) else device

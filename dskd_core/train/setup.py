@@ -9,11 +9,12 @@ from dataclasses import dataclass
 
 import torch
 
+from dskd_core.checkpoint import load_model
 from dskd_core.config import RunConfig, Settings
 from dskd_core.data import DatasetSpec, Split, fitted_spec, get_dataset_spec, load_dataset
 from dskd_core.methods import Distiller, get_method
 from dskd_core.models import ZooModel, create_model
-from dskd_core.train.build import load_model, teacher_checkpoint
+from dskd_core.teachers.locate import teacher_checkpoint
 
 
 @dataclass(frozen=True)
@@ -25,10 +26,11 @@ class RunData:
     test: Split
 
 
-def open_dataset(cfg: RunConfig, settings: Settings) -> RunData:
-    """The run's dataset from ``settings.data_dir`` (downloaded where allowed), its spec fitted to it."""
-    train, test = load_dataset(cfg.dataset, settings.data_dir, settings.download)
-    return RunData(fitted_spec(get_dataset_spec(cfg.dataset), train, cfg.num_classes), train, test)
+def open_dataset(dataset: str, settings: Settings, num_classes: int | None = None) -> RunData:
+    """``dataset`` from ``settings.data_dir`` (downloaded where allowed), its spec fitted to the data found
+    (``num_classes``: the count the run expects, None = the data's)."""
+    train, test = load_dataset(dataset, settings.data_dir, settings.download)
+    return RunData(fitted_spec(get_dataset_spec(dataset), train, num_classes), train, test)
 
 
 def load_teacher(
