@@ -15,17 +15,14 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from dskd_core.data.imagefolder import ImageFolderLoader, ImageFolderSplit, check_class_count
-from dskd_core.data.loader import BatchExtra, BatchLoader
-from dskd_core.data.registry import DatasetSpec, Split, TensorDataset
+from dskd_core.data.imagefolder import ImageFolderLoader, check_class_count
+from dskd_core.data.loader import BatchLoader
 from dskd_core.data.shard import Shard
+from dskd_core.data.types import BatchExtra, DatasetSpec, ImageFolderSplit, Loader, Split, TensorDataset
 from dskd_core.errors import UsageError
 
 if TYPE_CHECKING:
     from dskd_core.config import RunConfig, Settings
-
-#: Either loader: ``set_epoch(e)``, ``len()`` batches, iteration over batch dicts.
-Loader = BatchLoader | ImageFolderLoader
 
 #: Workers per process when the setting is ``auto`` never exceed this (mdistiller uses 32 on 8 GPUs).
 MAX_AUTO_WORKERS = 16

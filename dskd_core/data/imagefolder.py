@@ -6,7 +6,7 @@ one-line errors: a missing split, validation images not sorted into class folder
 of train and val that differ, an empty class, too few classes. Class indices are the sorted
 folder names (``ImageFolder``'s rule, so torchvision's label order for ILSVRC-2012 synsets).
 
-Transforms are the standard ones (method-spec §8): RandomResizedCrop + horizontal flip for
+Transforms are the standard ones (mdistiller/dataset/imagenet.py): RandomResizedCrop + horizontal flip for
 training, Resize(size · 256/224) + CenterCrop for evaluation, at ``image_size`` (224 unless
 ``--image-size`` says otherwise). Workers return uint8 tensors; normalisation happens on the
 training device. Each training sample's augmentation is drawn from a generator seeded by
@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,11 +27,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from dskd_core.data.shard import ShardSampler, stream_seed
+from dskd_core.data.types import BatchExtra, DatasetSpec, ImageFolderSplit
 from dskd_core.errors import DatasetNotFound
-
-if TYPE_CHECKING:
-    from dskd_core.data.loader import BatchExtra
-    from dskd_core.data.registry import DatasetSpec
 
 #: torchvision's ``IMG_EXTENSIONS``.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -40,22 +36,6 @@ SPLITS = ("train", "val")
 FOLDER = "imagenet"
 #: The short side an evaluation image is resized to, relative to the crop (256 for 224).
 RESIZE_RATIO = 256 / 224
-
-
-@dataclass(frozen=True, eq=False)
-class ImageFolderSplit:
-    """One split of an ImageFolder tree: class names, relative file paths and labels."""
-
-    root: Path  # the split folder
-    classes: tuple[str, ...]
-    paths: np.ndarray  # (N,) bytes, relative to root: one array, not N Python strings, in every worker
-    labels: Tensor  # (N,) int64
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def path(self, index: int) -> Path:
-        return self.root / os.fsdecode(bytes(self.paths[index]))
 
 
 def _is_image(name: str) -> bool:

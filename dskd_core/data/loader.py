@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 import torch
 from torch import Tensor
 
-from dskd_core.data.registry import DatasetSpec, TensorDataset
 from dskd_core.data.shard import rank_generator, shard_length, shard_order
+from dskd_core.data.types import BatchExtra, DatasetSpec, TensorDataset
 
 PAD = 4
 
 #: The loader prepares this many bytes of normalised batches at once (whole batches; at least one).
 CHUNK_BYTES = 64 * 2**20
-
-#: ``extra(index (B,), epoch_generator) -> Tensor``: a per-batch value a method asked for (CRD's contrast indices).
-BatchExtra = Callable[[Tensor, torch.Generator], Tensor]
 
 
 def draw_crop_flip(n: int, gen: torch.Generator, hflip: bool = True, pad: int = PAD) -> tuple[Tensor, Tensor, Tensor]:
