@@ -25,8 +25,7 @@ from dskd_core.data.shard import Shard, shard_order
 from dskd_core.models import create_model
 from dskd_core.resolve import resolve_run_config
 from dskd_core.train import fit
-from tests.conftest import ROOT, subprocess_env
-from tests.test_imagenet import save_random_teacher, write_imagefolder
+from tests.helpers import ROOT, save_random_teacher, subprocess_env, write_imagefolder
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "dskd_cli"]
 

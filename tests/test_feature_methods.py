@@ -35,7 +35,7 @@ from dskd_core.models import ZooModel, create_model
 from dskd_core.presets import load_presets
 from dskd_core.resolve import resolve_run_config
 from dskd_core.train import fit
-from tests.conftest import make_settings
+from tests.helpers import make_settings
 
 FEATURE_METHODS = sorted(m for m in list_methods() if issubclass(get_method(m), FeatureDistiller))
 CLASSIC = {"at", "fitnet", "reviewkd", "crd", "nst", "pkt", "rkd", "sp", "vid", "kdsvd", "ofd"}
@@ -432,7 +432,7 @@ def test_variant_names_of_feature_methods_and_logit_methods() -> None:
 
 # Config, presets and warm-ups
 
-SPEC_DEFAULTS = {  # method-spec §5 / mdistiller engine/cfg.py
+SPEC_DEFAULTS = {  # mdistiller/engine/cfg.py
     "at": {"feat_weight": 1000.0, "at_p": 2.0, "ce_weight": 1.0},
     "fitnet": {"feat_weight": 100.0, "hint_layer": 2, "ce_weight": 1.0},
     "reviewkd": {"feat_weight": 1.0, "warmup": 20, "ce_weight": 1.0},

@@ -6,13 +6,11 @@ import json
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
 
 from dskd_cli.main import app
-from dskd_core.checkpoint import save_student
 from dskd_core.data import ImageFolderSplit, get_dataset_spec, load_dataset, make_loader
 from dskd_core.data.imagefolder import build_transform
 from dskd_core.data.shard import Shard
@@ -20,31 +18,10 @@ from dskd_core.errors import DatasetNotFound, UsageError
 from dskd_core.models import create_model, list_models
 from dskd_core.presets import find_preset, load_presets
 from dskd_core.resolve import resolve_run_config
+from tests.helpers import save_random_teacher, write_imagefolder
 
 # torchvision's own figures (1000 classes) and mdistiller's MobileNetV1 (width 1.0).
 EXPECTED_PARAMS = {"ResNet18": 11_689_512, "ResNet34": 21_797_672, "ResNet50": 25_557_032, "MobileNetV1": 4_231_976}
-
-
-def write_imagefolder(root: Path, train: dict[str, int], val: dict[str, int], *, size: int = 64, seed: int = 0) -> Path:
-    """``root/imagenet/{train,val}/<class>/<i>.JPEG``: random RGB JPEGs, ``{class: count}`` per split."""
-    rng = np.random.default_rng(seed)
-    from PIL import Image
-
-    for split, classes in (("train", train), ("val", val)):
-        for name, count in classes.items():
-            folder = root / "imagenet" / split / name
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in range(count):
-                pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-                Image.fromarray(pixels).save(folder / f"{name}_{i}.JPEG", quality=95)
-    return root
-
-
-def save_random_teacher(path: Path, arch: str, num_classes: int, seed: int = 0) -> Path:
-    """A randomly initialised ImageNet-zoo model saved as a dskd checkpoint (a weak but valid teacher)."""
-    torch.manual_seed(seed)
-    save_student(path, create_model(arch, num_classes, zoo="imagenet"), arch=arch, num_classes=num_classes, extra={})
-    return path
 
 
 def _invoke(*args: str):  # type: ignore[no-untyped-def]
@@ -96,7 +73,7 @@ def test_imagenet_models_keep_the_model_contract(name: str) -> None:
     with torch.no_grad():
         logits, feats = model(torch.randn(1, 3, side, side))
     assert logits.shape == (1, 7) and model.get_classifier().out_features == 7
-    assert feats["final_map"].shape[-2:] == ((7, 7) if side == 224 else (2, 2))  # method-spec §1.1: 7×7 at 224 px
+    assert feats["final_map"].shape[-2:] == ((7, 7) if side == 224 else (2, 2))  # 7×7 at 224 px, as torchvision's
     assert [f.shape[1] for f in feats["feats"]] == model.get_stage_channels()
     assert [f.shape for f in feats["preact_feats"]] == [f.shape for f in feats["feats"]]
     torch.testing.assert_close(feats["final_map"].mean((2, 3)), feats["pooled_feat"], rtol=1e-5, atol=1e-5)

@@ -13,8 +13,8 @@ from dskd_core.checkpoint import load_tensors
 from dskd_core.errors import CheckpointError, NonFiniteLoss, UsageError
 from dskd_core.resolve import resolve_run_config
 from dskd_core.train import fit, lr_at
-from tests.conftest import make_settings as _settings
 from tests.helpers import kd_config
+from tests.helpers import make_settings as _settings
 
 _kd = kd_config
 
