@@ -2,7 +2,7 @@
 
 The ResNets are torchvision's (stride on the 3×3 conv of a Bottleneck, "v1.5"), so
 torchvision's published weights load with ``strict=True`` and no renaming. Their features follow
-mdistiller's ImageNet nets (method-spec §6): ``preact_feats`` are the stem before max-pooling
+mdistiller's ImageNet nets (mdistiller/models/imagenet/resnet.py): ``preact_feats`` are the stem before max-pooling
 and each stage's output before its last ReLU, ``feats`` their ReLUs, and the final map is the
 ReLU of stage 4 (7×7 at 224 px). Global pooling is adaptive, so smaller crops (``--image-size``)
 work too.
