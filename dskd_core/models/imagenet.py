@@ -42,6 +42,11 @@ def _downsample(in_planes: int, out_planes: int, stride: int) -> nn.Sequential |
     )
 
 
+# BasicBlock and Bottleneck repeat models/resnetv2.py's on purpose: their attribute names are the
+# checkpoints' state-dict keys (``downsample``/``fc`` here, ``shortcut``/``linear`` there), so the
+# published weights of each zoo load strictly, without renaming.
+
+
 class BasicBlock(PreactBlock):
     """conv3×3(stride)-BN-ReLU, conv3×3-BN, plus the shortcut, then ReLU (torchvision's names)."""
 
