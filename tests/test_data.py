@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dskd_core.data import BatchLoader, augment_batch, get_dataset_spec, load_dataset
+from dskd_core.data import BatchLoader, LoaderOptions, augment_batch, get_dataset_spec, load_dataset
 from dskd_core.data.testing import write_fake_cifar100
 from dskd_core.errors import DatasetNotFound, UnknownNameError
 
@@ -93,14 +93,14 @@ def test_loader_order_is_a_function_of_seed_and_epoch() -> None:
     spec = get_dataset_spec("synthetic")
 
     def first_indices(seed: int, epoch: int) -> list[int]:
-        loader = BatchLoader(train, spec, 32, train=True, device=torch.device("cpu"), seed=seed)
+        loader = BatchLoader(train, spec, 32, LoaderOptions(train=True, device=torch.device("cpu"), seed=seed))
         loader.set_epoch(epoch)
         return next(iter(loader))["index"].tolist()
 
     assert first_indices(0, 1) == first_indices(0, 1)
     assert first_indices(0, 1) != first_indices(0, 2)
     assert first_indices(0, 1) != first_indices(1, 1)
-    test_loader = BatchLoader(train, spec, 100, train=False, device=torch.device("cpu"))
+    test_loader = BatchLoader(train, spec, 100, LoaderOptions(train=False, device=torch.device("cpu")))
     batches = list(test_loader)
     assert [len(b["target"]) for b in batches] == [100, 100, 56]
     assert torch.cat([b["index"] for b in batches]).tolist() == list(range(256))
@@ -127,11 +127,7 @@ def test_batches_do_not_depend_on_how_many_the_loader_prepares_at_once(
             data,
             get_dataset_spec("synthetic"),
             64,
-            train=train,
-            device=torch.device("cpu"),
-            seed=4,
-            extras=extras,
-            channels_last=channels_last,
+            LoaderOptions(train=train, device=torch.device("cpu"), seed=4, extras=extras, channels_last=channels_last),
         )
         loader.set_epoch(3)
         return list(loader)

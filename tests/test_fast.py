@@ -20,7 +20,7 @@ import torchvision.transforms.functional as TF
 from torchvision import transforms
 
 from dskd_core.config import RunConfig
-from dskd_core.data import BatchLoader, TensorDataset, get_dataset_spec
+from dskd_core.data import BatchLoader, LoaderOptions, TensorDataset, get_dataset_spec
 from dskd_core.data.loader import PAD, augment_batch, crop_flip
 from dskd_core.errors import NonFiniteLoss, UsageError
 from dskd_core.methods import Distiller, get_method
@@ -142,7 +142,10 @@ def _batches(cfg: RunConfig, channels_last: bool, count: int = 3) -> list[dict[s
         torch.randint(0, 100, (cfg.batch_size * count,), generator=gen),
     )
     loader = BatchLoader(
-        data, get_dataset_spec("synthetic"), cfg.batch_size, train=True, device=DEVICE, channels_last=channels_last
+        data,
+        get_dataset_spec("synthetic"),
+        cfg.batch_size,
+        LoaderOptions(train=True, device=DEVICE, channels_last=channels_last),
     )
     return list(loader)
 

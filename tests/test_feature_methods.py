@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from dskd_cli.main import app
 from dskd_core.checkpoint import load_tensors
-from dskd_core.data import BatchLoader, TensorDataset, get_dataset_spec, load_dataset
+from dskd_core.data import BatchLoader, LoaderOptions, TensorDataset, get_dataset_spec, load_dataset
 from dskd_core.data.contrast import ContrastSampler
 from dskd_core.errors import UsageError
 from dskd_core.methods import Distiller, get_method, list_methods
@@ -341,9 +341,7 @@ def _step(distiller: Distiller, batch_size: int = 4) -> dict[str, torch.Tensor]:
         train,
         get_dataset_spec("synthetic"),
         batch_size,
-        train=True,
-        device=torch.device("cpu"),
-        extras=distiller.batch_extras(),
+        LoaderOptions(train=True, device=torch.device("cpu"), extras=distiller.batch_extras()),
     )
     batch = next(iter(loader))
     assert distiller.batch_keys <= set(batch)
@@ -520,10 +518,12 @@ def test_contrast_sampler_exact_relax_and_replacement() -> None:
 
 def test_loader_yields_contrast_indices_only_when_a_method_asks() -> None:
     train, spec = _synthetic(), get_dataset_spec("synthetic")
-    plain = next(iter(BatchLoader(train, spec, 8, train=True, device=torch.device("cpu"))))
+    plain = next(iter(BatchLoader(train, spec, 8, LoaderOptions(train=True, device=torch.device("cpu")))))
     assert set(plain) == {"image", "target", "index"}
     extras = {"contrast_index": ContrastSampler(train.labels, 16)}
-    batch = next(iter(BatchLoader(train, spec, 8, train=True, device=torch.device("cpu"), extras=extras)))
+    batch = next(
+        iter(BatchLoader(train, spec, 8, LoaderOptions(train=True, device=torch.device("cpu"), extras=extras)))
+    )
     assert batch["contrast_index"].shape == (8, 17) and torch.equal(batch["contrast_index"][:, 0], batch["index"])
 
 

@@ -11,7 +11,7 @@ import torch
 from typer.testing import CliRunner
 
 from dskd_cli.main import app
-from dskd_core.data import ImageFolderSplit, get_dataset_spec, load_dataset, make_loader
+from dskd_core.data import ImageFolderSplit, LoaderOptions, get_dataset_spec, load_dataset, make_loader
 from dskd_core.data.imagefolder import build_transform
 from dskd_core.data.shard import Shard
 from dskd_core.errors import DatasetNotFound, UsageError
@@ -114,13 +114,13 @@ def test_imagefolder_batches_follow_the_standard_transforms(tmp_path: Path) -> N
     assert train.classes == ("a", "b") and train.labels.tolist() == [0, 0, 1, 1, 1]  # sorted folders
     spec = get_dataset_spec("imagenet")
     cpu = torch.device("cpu")
-    batches = list(make_loader(val, spec, 2, train=False, device=cpu, image_size=32))
+    batches = list(make_loader(val, spec, 2, LoaderOptions(train=False, device=cpu, image_size=32)))
     assert [b["index"].tolist() for b in batches] == [[0, 1], [2]]
     assert batches[0]["image"].shape == (2, 3, 32, 32) and batches[0]["image"].dtype == torch.float32
     assert batches[0]["target"].tolist() == [0, 1]
     resize = build_transform(32, train=False).transforms[0]
     assert resize.size == round(32 * 256 / 224)  # evaluation: Resize(size·256/224), CenterCrop(size)
-    loader = make_loader(train, spec, 5, train=True, device=cpu, image_size=48, seed=3)
+    loader = make_loader(train, spec, 5, LoaderOptions(train=True, device=cpu, image_size=48, seed=3))
     loader.set_epoch(2)
     first, again = next(iter(loader)), next(iter(loader))
     torch.testing.assert_close(first["image"], again["image"])  # a function of (seed, epoch, index)
@@ -132,10 +132,14 @@ def test_a_last_training_batch_of_one_image_is_dropped_not_evaluation(tmp_path: 
     write_imagefolder(tmp_path, {"a": 3, "b": 2}, {"a": 3, "b": 2}, size=32)
     train, val = load_dataset("imagenet", tmp_path, download=False)
     spec, cpu = get_dataset_spec("imagenet"), torch.device("cpu")
-    train_loader = make_loader(train, spec, 4, train=True, device=cpu, image_size=32)
+    train_loader = make_loader(train, spec, 4, LoaderOptions(train=True, device=cpu, image_size=32))
     assert [len(b["target"]) for b in train_loader] == [4] and len(train_loader) == 1
-    assert [len(b["target"]) for b in make_loader(train, spec, 3, train=True, device=cpu, image_size=32)] == [3, 2]
-    assert [len(b["target"]) for b in make_loader(val, spec, 4, train=False, device=cpu, image_size=32)] == [4, 1]
+    assert [
+        len(b["target"]) for b in make_loader(train, spec, 3, LoaderOptions(train=True, device=cpu, image_size=32))
+    ] == [3, 2]
+    assert [
+        len(b["target"]) for b in make_loader(val, spec, 4, LoaderOptions(train=False, device=cpu, image_size=32))
+    ] == [4, 1]
 
 
 def test_imagefolder_shards_give_each_sample_the_augmentation_of_one_process(tmp_path: Path) -> None:
@@ -144,7 +148,9 @@ def test_imagefolder_shards_give_each_sample_the_augmentation_of_one_process(tmp
     spec, cpu = get_dataset_spec("imagenet"), torch.device("cpu")
 
     def images(shard: Shard, batch: int) -> dict[int, torch.Tensor]:
-        loader = make_loader(train, spec, batch, train=True, device=cpu, image_size=32, seed=1, shard=shard)
+        loader = make_loader(
+            train, spec, batch, LoaderOptions(train=True, device=cpu, image_size=32, seed=1, shard=shard)
+        )
         loader.set_epoch(3)
         out: dict[int, torch.Tensor] = {}
         for b in loader:

@@ -14,7 +14,15 @@ from dskd_core.data.imagefolder import ImageFolderLoader
 from dskd_core.data.loader import BatchLoader, augment_batch
 from dskd_core.data.registry import get_dataset_spec, list_datasets, load_dataset
 from dskd_core.data.shard import Shard
-from dskd_core.data.types import BatchExtra, DatasetSpec, ImageFolderSplit, Loader, Split, TensorDataset
+from dskd_core.data.types import (
+    BatchExtra,
+    DatasetSpec,
+    ImageFolderSplit,
+    Loader,
+    LoaderOptions,
+    Split,
+    TensorDataset,
+)
 
 __all__ = [
     "BatchExtra",
@@ -23,6 +31,7 @@ __all__ = [
     "ImageFolderLoader",
     "ImageFolderSplit",
     "Loader",
+    "LoaderOptions",
     "Shard",
     "Split",
     "TensorDataset",

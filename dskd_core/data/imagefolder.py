@@ -17,7 +17,7 @@ resumed run sees the same crops.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from dskd_core.data.shard import ShardSampler, stream_seed
-from dskd_core.data.types import BatchExtra, DatasetSpec, ImageFolderSplit
+from dskd_core.data.types import DatasetSpec, ImageFolderSplit, LoaderOptions
 from dskd_core.errors import DatasetNotFound
 
 #: torchvision's ``IMG_EXTENSIONS``.
@@ -165,35 +165,22 @@ def build_transform(image_size: int, *, train: bool, randaugment: bool = False) 
 class ImageFolderLoader:
     """``{"image", "target", "index"}`` batches of an :class:`ImageFolderSplit`, like ``BatchLoader``'s.
 
-    Training batches follow ``DistributedSampler`` (the (seed, epoch) permutation, padded and
-    strided over ``world_size`` ranks; one rank when not distributed); evaluation batches an
-    unpadded shard. Images are decoded in ``workers`` processes, pinned when ``pin_memory``,
-    moved to ``device`` and normalised there (``channels_last``: in that memory layout).
+    As ``options`` (:class:`LoaderOptions`) say: training batches follow ``DistributedSampler``
+    (the (seed, epoch) permutation, padded and strided over the shard's ranks; one rank when not
+    distributed); evaluation batches an unpadded shard. Images are decoded in ``workers``
+    processes, pinned when ``pin_memory``, moved to ``device`` and normalised there
+    (``channels_last``: in that memory layout).
     """
 
-    def __init__(
-        self,
-        split: ImageFolderSplit,
-        spec: DatasetSpec,
-        batch_size: int,
-        *,
-        train: bool,
-        device: torch.device,
-        image_size: int,
-        seed: int = 0,
-        randaugment: bool = False,
-        extras: Mapping[str, BatchExtra] | None = None,
-        rank: int = 0,
-        world_size: int = 1,
-        workers: int = 0,
-        pin_memory: bool = False,
-        channels_last: bool = False,
-    ) -> None:
+    def __init__(self, split: ImageFolderSplit, spec: DatasetSpec, batch_size: int, options: LoaderOptions) -> None:
+        device, seed, train = options.device, options.seed, options.train
+        rank, world_size = options.shard.rank, options.shard.world_size
         self.device, self.seed, self.rank, self.train = device, seed, rank, train
-        self.channels_last = channels_last
-        self.extras = dict(extras or {})
+        self.channels_last = options.channels_last
+        self.extras = dict(options.extras or {})
         self.epoch = 1
-        transform = build_transform(image_size, train=train, randaugment=randaugment)
+        image_size = options.image_size or 224
+        transform = build_transform(image_size, train=train, randaugment=options.randaugment)
         self.dataset = _Images(split, transform, seed if train else None)
         # seed·1_000_003 + epoch: seeds 0 and 1 must not replay each other's orders an epoch apart.
         self.sampler: DistributedSampler[Any] | ShardSampler = (
@@ -207,8 +194,8 @@ class ImageFolderLoader:
             self.dataset,
             batch_size=batch_size,
             sampler=self.sampler,
-            num_workers=workers,
-            pin_memory=pin_memory and device.type == "cuda",
+            num_workers=options.workers,
+            pin_memory=options.pin_memory and device.type == "cuda",
             drop_last=train and len(self.sampler) % batch_size == 1,
         )
         self._mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1) * 255.0

@@ -1,6 +1,6 @@
 """The data package's types: a split in memory or on disk, a dataset's spec, a loader.
 
-A leaf: the readers (``cifar.py``, ``digits.py``, ``synthetic.py``, ``imagefolder.py``), the
+A leaf (``shard.py`` aside): the readers (``cifar.py``, ``digits.py``, ``synthetic.py``, ``imagefolder.py``), the
 loaders (``loader.py``, ``imagefolder.py``) and the table of datasets (``registry.py``) all
 import from here, and this imports nothing from them.
 """
@@ -8,7 +8,7 @@ import from here, and this imports nothing from them.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,6 +16,8 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from torch import Tensor
+
+from dskd_core.data.shard import Shard
 
 
 @dataclass(frozen=True)
@@ -63,12 +65,15 @@ BatchExtra = Callable[[Tensor, torch.Generator], Tensor]
 
 @dataclass(frozen=True)
 class DatasetSpec:
+    """A registered dataset: its classes, normalisation, flip rule, reader, recipe and zoo."""
+
     name: str
     num_classes: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     #: Whether training images are mirrored at random (not for glyphs, whose mirror images are other glyphs).
     hflip: bool
+    #: Reads the ``(train, test)`` splits (``registry.load_dataset`` calls it).
     loader: Reader
     #: The solver recipe layered under the method defaults (see ``resolve.dataset_recipe``).
     recipe: dict[str, Any] = field(default_factory=dict)
@@ -76,6 +81,30 @@ class DatasetSpec:
     zoo: str = "cifar"
     #: Whether the crop size is a choice (``--image-size``); in-memory datasets have a fixed size.
     resizable: bool = False
+
+
+@dataclass(frozen=True)
+class LoaderOptions:
+    """How a loader batches a split, besides the split, its spec and the batch size.
+
+    ``train``: shuffled and augmented (the order and augmentation of epoch ``e`` a function of
+    ``(seed, e)``), else in order. ``extras``: one more batch key per entry (a method's
+    :meth:`batch_extras`). ``shard``: this process's share of every epoch. ``passes`` applies to
+    in-memory splits (shuffled passes per training epoch); ``image_size`` (None: 224), ``workers``
+    and ``pin_memory`` to ImageFolder splits.
+    """
+
+    train: bool
+    device: torch.device
+    seed: int = 0
+    randaugment: bool = False
+    extras: Mapping[str, BatchExtra] | None = None
+    passes: int = 1
+    channels_last: bool = False
+    shard: Shard = field(default_factory=Shard)
+    image_size: int | None = None
+    workers: int = 0
+    pin_memory: bool = False
 
 
 class Loader(Protocol):
