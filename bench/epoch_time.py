@@ -17,39 +17,24 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import pickle
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dskd_core.checkpoint import save_student
 from dskd_core.config import Settings
+from dskd_core.data.testing import write_fake_cifar100
 from dskd_core.models import create_model
 from dskd_core.resolve import resolve_run_config
 from dskd_core.train import fit
 
 EPOCHS = 240
-
-
-def write_cifar(folder: Path, n_train: int, n_test: int) -> None:
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for split, n in (("train", n_train), ("test", n_test)):
-        entry = {
-            "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-            "fine_labels": rng.integers(0, 100, n).tolist(),
-            "coarse_labels": [0] * n,
-            "filenames": [f"{i}.png" for i in range(n)],
-            "batch_label": split,
-        }
-        (folder / split).write_bytes(pickle.dumps(entry, protocol=4))
 
 
 def main() -> None:
@@ -61,7 +46,7 @@ def main() -> None:
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="dskd-epoch-time-"))
-    write_cifar(root / "data" / "cifar-100-python", args.train_images, 10_000)
+    write_fake_cifar100(root / "data" / "cifar-100-python", args.train_images, 10_000, protocol=4)
     teacher = root / "resnet32x4_random.safetensors"
     torch.manual_seed(0)
     save_student(teacher, create_model("resnet32x4"), arch="resnet32x4", num_classes=100, extra={})

@@ -39,7 +39,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dskd_core.config import RunConfig
-from dskd_core.data import BatchLoader, TensorDataset, get_dataset_spec
+from dskd_core.data import BatchLoader, LoaderOptions, TensorDataset, get_dataset_spec
 from dskd_core.device import resolve_device
 from dskd_core.methods import Distiller, get_method
 from dskd_core.models import create_model
@@ -163,7 +163,7 @@ def engine_loop(
     runner = FastStep(distiller, optimizer, params, execution, device, whole_step=whole_step)
     runner.set_factors(distiller.term_weights(1))
     loader = BatchLoader(
-        data, get_dataset_spec("cifar100"), cfg.batch_size, train=True, device=device, channels_last=True
+        data, get_dataset_spec("cifar100"), cfg.batch_size, LoaderOptions(train=True, device=device, channels_last=True)
     )
 
     def batches() -> Iterator[dict[str, torch.Tensor]]:

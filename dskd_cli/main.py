@@ -13,6 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from dskd_cli import render
+from dskd_cli.completions import SHELLS, generate
 from dskd_cli.fetch_cmd import fetch_teachers
 from dskd_cli.report_cmd import report
 from dskd_cli.sweep_cmd import sweep
@@ -712,14 +713,15 @@ def models_(
 
 @app.command()
 def completions(
+    ctx: typer.Context,
     shell: Annotated[str, typer.Argument(help="bash, zsh or fish.")],
 ) -> None:
     """Print the shell completion script (the files under completions/ are these outputs)."""
-    from dskd_cli.completions import SHELLS, generate
-
     if shell not in SHELLS:
         raise UsageError(f"unknown shell '{shell}': use one of {', '.join(SHELLS)}")
-    sys.stdout.write(generate(shell))
+    group = ctx.find_root().command
+    assert isinstance(group, TyperGroup)  # dskd's root: the DskdGroup of every command
+    sys.stdout.write(generate(shell, group))
 
 
 app.command("report")(report)

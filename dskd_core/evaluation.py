@@ -7,7 +7,7 @@ from typing import Any
 
 from dskd_core.checkpoint import checkpoint_in, load_model, read_metadata
 from dskd_core.config import Settings
-from dskd_core.data import get_dataset_spec, make_loader
+from dskd_core.data import LoaderOptions, get_dataset_spec, make_loader
 from dskd_core.data.factory import auto_workers
 from dskd_core.device import resolve_device
 from dskd_core.errors import UsageError
@@ -50,11 +50,9 @@ def evaluate_checkpoint(
         data.test,
         spec,
         batch_size,
-        train=False,
-        device=device,
-        image_size=image_size,
-        workers=workers,
-        pin_memory=settings.pin_memory,
+        LoaderOptions(
+            train=False, device=device, image_size=image_size, workers=workers, pin_memory=settings.pin_memory
+        ),
     )
     result = evaluate(model, loader)
     return {**result.as_dict(), "model": arch, "checkpoint": str(path), "dataset": dataset}

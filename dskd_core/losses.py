@@ -113,8 +113,3 @@ def standardized(loss_fn: PerSampleLoss) -> PerSampleLoss:
 def cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
     """Plain cross-entropy, per sample ``(B,)``."""
     return F.cross_entropy(logits, target, reduction="none")
-
-
-def is_finite(value: Tensor) -> bool:
-    """True when every element is finite (one host sync; call once per step, not per term)."""
-    return bool(torch.isfinite(value).all())

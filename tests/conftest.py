@@ -1,17 +1,25 @@
 from __future__ import annotations
 
-import os
 import random
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 
-from dskd_core.config import Settings
 from dskd_core.resolve import resolve_run_config
 from dskd_core.train import fit
+from tests.helpers import make_settings
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``gpu`` are skipped, with the reason, where no CUDA device is visible."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (torch.cuda.is_available() is false)")
+    for item in items:
+        if item.get_closest_marker("gpu") is not None:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)
@@ -36,37 +44,11 @@ def _quiet_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("DSKD_DEBUG", raising=False)
 
 
-def make_settings(root: Path) -> Settings:
-    """Settings with every folder under ``root``, CPU, no downloads, no progress bar."""
-    return Settings(
-        runs_dir=root / "runs",
-        data_dir=root / "data",
-        teachers_dir=root / "teachers",
-        device="cpu",
-        download=False,
-        progress=False,
-    )
-
-
 @pytest.fixture(scope="session")
 def teacher_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A resnet8 trained one epoch on synthetic data: the teacher of the distillation tests."""
     cfg = resolve_run_config(method="vanilla", student="resnet8", dataset="synthetic", flags={"epochs": 1})
     return fit(cfg, make_settings(tmp_path_factory.mktemp("teacher"))).run_dir
-
-
-ROOT = Path(__file__).resolve().parents[1]
-#: ``python -m dskd_cli`` for tests that need a real process (kills, locks, interrupted sweeps).
-DSKD = [sys.executable, "-m", "dskd_cli"]
-
-
-def subprocess_env() -> dict[str, str]:
-    """The environment of a ``dskd`` subprocess: CPU, no progress bar, one OpenMP thread.
-
-    Test processes share two cores; OpenMP threads of two processes spinning against each other
-    slow both several-fold, one thread each does not.
-    """
-    return {**os.environ, "DSKD_PROGRESS": "0", "DSKD_DEVICE": "cpu", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 
 
 @pytest.fixture

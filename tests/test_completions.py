@@ -7,23 +7,28 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import typer
+from typer.testing import CliRunner
 
 from dskd_cli.completions import FILENAMES, generate
+from dskd_cli.main import app
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The ``dskd`` click group, whose commands the scripts describe.
+GROUP = typer.main.get_command(app)
 
 
 @pytest.mark.parametrize("shell", sorted(FILENAMES))
 def test_committed_completions_are_current(shell: str) -> None:
     committed = (ROOT / "completions" / FILENAMES[shell]).read_text()
-    assert committed == generate(shell), (
-        f"completions/{FILENAMES[shell]} is stale: run `python -m dskd_cli.completions completions`"
+    assert committed == generate(shell, GROUP), (
+        f"completions/{FILENAMES[shell]} is stale: run `python scripts/write_completions.py`"
     )
 
 
 @pytest.mark.parametrize("shell", sorted(FILENAMES))
 def test_completions_name_every_command_option_and_model(shell: str) -> None:
-    text = generate(shell)
+    text = generate(shell, GROUP)
     for word in ("train", "eval", "quickstart", "--scales", "--stand", "--kd-weight", "resnet32x4", "digits"):
         assert (word.lstrip("-") if shell == "fish" else word) in text
 
@@ -34,7 +39,7 @@ def test_completion_scripts_parse(shell: str, tmp_path: Path) -> None:
     if exe is None:
         pytest.skip(f"{shell} is not installed")
     script = tmp_path / FILENAMES[shell]
-    script.write_text(generate(shell))
+    script.write_text(generate(shell, GROUP))
     assert subprocess.run([exe, "-n", str(script)], capture_output=True).returncode == 0
 
 
@@ -43,7 +48,13 @@ def test_bash_completion_offers_models_after_the_method(tmp_path: Path) -> None:
     if bash is None:
         pytest.skip("bash is not installed")
     script = tmp_path / "dskd.bash"
-    script.write_text(generate("bash"))
+    script.write_text(generate("bash", GROUP))
     probe = f'source {script}; COMP_WORDS=(dskd train kd resnet3); COMP_CWORD=3; _dskd; echo "${{COMPREPLY[@]}}"'
     out = subprocess.run([bash, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["resnet32", "resnet32x4"]
+
+
+@pytest.mark.parametrize("shell", sorted(FILENAMES))
+def test_the_completions_command_prints_the_committed_script(shell: str) -> None:
+    result = CliRunner().invoke(app, ["completions", shell])
+    assert result.exit_code == 0 and result.output == (ROOT / "completions" / FILENAMES[shell]).read_text()

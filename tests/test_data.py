@@ -5,31 +5,16 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
-from dskd_core.data import BatchLoader, augment_batch, get_dataset_spec, load_dataset
+from dskd_core.data import BatchLoader, LoaderOptions, augment_batch, get_dataset_spec, load_dataset
+from dskd_core.data.testing import write_fake_cifar100
 from dskd_core.errors import DatasetNotFound, UnknownNameError
 
 
-def _write_cifar(folder: Path, n_train: int = 20, n_test: int = 10) -> None:
-    """CIFAR-100 python-format files, written by the test (the real ones can't be fetched here)."""
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for split, n in (("train", n_train), ("test", n_test)):
-        entry = {
-            "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-            "fine_labels": rng.integers(0, 100, n).tolist(),
-            "coarse_labels": [0] * n,
-            "filenames": [f"{i}.png" for i in range(n)],
-            "batch_label": split,
-        }
-        (folder / split).write_bytes(pickle.dumps(entry, protocol=2))
-
-
 def test_cifar100_reads_python_format_files(tmp_path: Path) -> None:
-    _write_cifar(tmp_path / "cifar-100-python")
+    write_fake_cifar100(tmp_path / "cifar-100-python")
     train, test = load_dataset("cifar100", tmp_path, download=False)
     assert train.images.shape == (20, 3, 32, 32) and test.images.shape == (10, 3, 32, 32)
     assert train.images.dtype == torch.uint8 and int(train.labels.max()) < 100
@@ -59,7 +44,7 @@ def test_cifar_files_that_would_run_code_are_refused(tmp_path: Path) -> None:
             return (print, ("pwned",))
 
     folder = tmp_path / "cifar-100-python"
-    _write_cifar(folder)
+    write_fake_cifar100(folder)
     (folder / "train").write_bytes(pickle.dumps({"data": Evil()}))
     with pytest.raises(DatasetNotFound, match="unreadable"):
         load_dataset("cifar100", tmp_path, download=False)
@@ -108,14 +93,14 @@ def test_loader_order_is_a_function_of_seed_and_epoch() -> None:
     spec = get_dataset_spec("synthetic")
 
     def first_indices(seed: int, epoch: int) -> list[int]:
-        loader = BatchLoader(train, spec, 32, train=True, device=torch.device("cpu"), seed=seed)
+        loader = BatchLoader(train, spec, 32, LoaderOptions(train=True, device=torch.device("cpu"), seed=seed))
         loader.set_epoch(epoch)
         return next(iter(loader))["index"].tolist()
 
     assert first_indices(0, 1) == first_indices(0, 1)
     assert first_indices(0, 1) != first_indices(0, 2)
     assert first_indices(0, 1) != first_indices(1, 1)
-    test_loader = BatchLoader(train, spec, 100, train=False, device=torch.device("cpu"))
+    test_loader = BatchLoader(train, spec, 100, LoaderOptions(train=False, device=torch.device("cpu")))
     batches = list(test_loader)
     assert [len(b["target"]) for b in batches] == [100, 100, 56]
     assert torch.cat([b["index"] for b in batches]).tolist() == list(range(256))
@@ -142,11 +127,7 @@ def test_batches_do_not_depend_on_how_many_the_loader_prepares_at_once(
             data,
             get_dataset_spec("synthetic"),
             64,
-            train=train,
-            device=torch.device("cpu"),
-            seed=4,
-            extras=extras,
-            channels_last=channels_last,
+            LoaderOptions(train=train, device=torch.device("cpu"), seed=4, extras=extras, channels_last=channels_last),
         )
         loader.set_epoch(3)
         return list(loader)

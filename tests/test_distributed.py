@@ -20,13 +20,12 @@ from typer.testing import CliRunner
 from dskd_cli.main import app
 from dskd_core.checkpoint import load_tensors
 from dskd_core.config import Settings
-from dskd_core.data import get_dataset_spec, load_dataset, make_loader
+from dskd_core.data import LoaderOptions, get_dataset_spec, load_dataset, make_loader
 from dskd_core.data.shard import Shard, shard_order
 from dskd_core.models import create_model
 from dskd_core.resolve import resolve_run_config
 from dskd_core.train import fit
-from tests.conftest import ROOT, subprocess_env
-from tests.test_imagenet import save_random_teacher, write_imagefolder
+from tests.helpers import ROOT, save_random_teacher, subprocess_env, write_imagefolder
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "dskd_cli"]
 
@@ -165,7 +164,7 @@ def test_in_memory_loader_shards_an_epoch_like_distributed_sampler(world: int) -
     spec, cpu = get_dataset_spec("synthetic"), torch.device("cpu")
 
     def indices(data, shard: Shard, training: bool) -> list[list[int]]:  # type: ignore[no-untyped-def]
-        loader = make_loader(data, spec, 16, train=training, device=cpu, seed=5, shard=shard)
+        loader = make_loader(data, spec, 16, LoaderOptions(train=training, device=cpu, seed=5, shard=shard))
         loader.set_epoch(2)
         return [b["index"].tolist() for b in loader]
 

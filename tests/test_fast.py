@@ -1,14 +1,15 @@
 """The fast path against the reference path: same losses, gradients and augmentation distribution.
 
-Runs on the CPU in CI; ``DSKD_TEST_DEVICE=cuda`` runs the same checks on a GPU (there the
-compiled step replays CUDA graphs), which is what ``bench/gpu_check.sh`` does.
+The device-dependent checks run on the CPU and, where a CUDA device is visible, again on it
+(there the compiled step replays CUDA graphs): their ``cuda`` cases carry the ``gpu`` marker,
+so ``pytest -m gpu tests/test_fast.py`` runs those alone, which is what ``bench/gpu_check.sh`` does.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import torchvision.transforms.functional as TF
 from torchvision import transforms
 
 from dskd_core.config import RunConfig
-from dskd_core.data import BatchLoader, TensorDataset, get_dataset_spec
+from dskd_core.data import BatchLoader, LoaderOptions, TensorDataset, get_dataset_spec
 from dskd_core.data.loader import PAD, augment_batch, crop_flip
 from dskd_core.errors import NonFiniteLoss, UsageError
 from dskd_core.methods import Distiller, get_method
@@ -28,11 +29,23 @@ from dskd_core.resolve import resolve_run_config
 from dskd_core.train import fast as fast_module
 from dskd_core.train import fit
 from dskd_core.train.fast import Execution, FastStep, optimizer_for, resolve_execution, tf32_mode, use_channels_last
+from tests.helpers import make_settings
 
-from .conftest import make_settings
-
-DEVICE = torch.device(os.environ.get("DSKD_TEST_DEVICE", "cpu"))
+#: The device of the check in progress: set by the ``on_device`` fixture, read by the helpers below.
+DEVICE = torch.device("cpu")
 RTOL = 1e-4
+
+
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def on_device(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> torch.device:
+    """Run the check on the CPU, then on CUDA (skipped, by the ``gpu`` marker, where there is none)."""
+    device = torch.device(request.param)
+    monkeypatch.setattr(sys.modules[__name__], "DEVICE", device)
+    return device
+
+
+#: The checks whose result depends on the device: each runs once per device of ``on_device``.
+per_device = pytest.mark.usefixtures("on_device")
 
 
 @pytest.fixture(autouse=True)
@@ -57,6 +70,7 @@ def _offsets(crops: torch.Tensor, w: int = 32) -> torch.Tensor:
     return torch.stack([dy, dx, flip.long()], dim=1)
 
 
+@per_device
 def test_crop_flip_equals_torchvision_for_every_offset_and_flip() -> None:
     image = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
     cases = [(dy, dx, f) for dy in range(2 * PAD + 1) for dx in range(2 * PAD + 1) for f in (False, True)]
@@ -75,6 +89,7 @@ def _chi2_threshold(dof: int, z: float = 3.72) -> float:
     return dof * (1 - a + z * math.sqrt(a)) ** 3
 
 
+@per_device
 def test_batched_augmentation_has_torchvisions_distribution() -> None:
     n = 20_000
     image = _position_image()
@@ -127,7 +142,10 @@ def _batches(cfg: RunConfig, channels_last: bool, count: int = 3) -> list[dict[s
         torch.randint(0, 100, (cfg.batch_size * count,), generator=gen),
     )
     loader = BatchLoader(
-        data, get_dataset_spec("synthetic"), cfg.batch_size, train=True, device=DEVICE, channels_last=channels_last
+        data,
+        get_dataset_spec("synthetic"),
+        cfg.batch_size,
+        LoaderOptions(train=True, device=DEVICE, channels_last=channels_last),
     )
     return list(loader)
 
@@ -202,11 +220,13 @@ def _assert_same_steps(
 FACTORS = [{"loss_kd": 0.25}, {"loss_kd": 0.5}, {"loss_kd": 1.0}]
 
 
+@per_device
 def test_fast_step_eager_fp32_matches_reference_losses_and_gradients() -> None:
     cfg = _cfg()
     _assert_same_steps(_reference_steps(cfg, FACTORS), _fast_steps(cfg, Execution(True, "fp32", False), FACTORS))
 
 
+@per_device
 def test_compiled_fast_step_fp32_matches_reference_losses_and_gradients() -> None:
     """torch.compile (inductor; on CUDA with its CUDA graphs around the forward and the backward) of
     forward + loss, fused SGD: the path of per-step LR schedules."""
@@ -232,6 +252,7 @@ def _assert_close_steps(
         assert float((b - a).norm()) / float(a.norm()) < grad_rtol, step
 
 
+@per_device
 def test_whole_step_graph_replays_the_step_across_factor_and_lr_changes() -> None:
     """The whole step recorded once (a CUDA graph on CUDA) and replayed: the reference step's
     losses at every step, factors read at every replay, one more capture when the LR changes.
@@ -263,6 +284,7 @@ def _refuse_capture(*args: object, **kwargs: object) -> None:
     raise RuntimeError("operation not permitted when stream is capturing")
 
 
+@per_device
 def test_a_failed_capture_falls_back_to_compiled_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = _cfg()
     monkeypatch.setattr(fast_module, "CapturedStep", _refuse_capture)
@@ -277,6 +299,7 @@ def test_a_failed_capture_falls_back_to_compiled_steps(monkeypatch: pytest.Monke
     _assert_close_steps(_reference_steps(cfg, GRAPH_FACTORS, GRAPH_LRS), fast, grad_rtol=1e-2)
 
 
+@per_device
 def test_a_shorter_last_batch_runs_eagerly_beside_the_compiled_step(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only the first batch size is compiled (one compilation, one set of CUDA graphs per run); the
     epoch's shorter last batch takes the eager step, and both land in the epoch's statistics."""
@@ -310,6 +333,7 @@ def test_a_shorter_last_batch_runs_eagerly_beside_the_compiled_step(monkeypatch:
         assert math.isclose(got, want, rel_tol=RTOL), (stats.loss_per_slot, per_slot)
 
 
+@per_device
 def test_fast_step_bf16_stays_close_to_the_fp32_reference() -> None:
     """bf16 autocast is not fp32 (8 bits of mantissa): the loss agrees to ~1 %, not 1e-4."""
     cfg = _cfg()
@@ -371,6 +395,7 @@ def test_fast_path_options_without_the_fast_path_are_refused(values: dict[str, o
 # whole runs
 
 
+@per_device
 def test_fast_run_reaches_the_reference_runs_accuracy_on_digits(tmp_path: Path) -> None:
     """The digits recipe's one epoch (8 passes), where accuracy has settled near its ceiling: a
     shorter run sits on the steep part of the curve, where bf16 and fp32 runs (CUDA) differed by
@@ -395,6 +420,7 @@ def test_fast_run_reaches_the_reference_runs_accuracy_on_digits(tmp_path: Path) 
     assert accuracy[False] > 85 and abs(accuracy[True] - accuracy[False]) < 4, accuracy
 
 
+@per_device
 def test_fast_path_refuses_a_non_finite_epoch_before_committing_it(tmp_path: Path, teacher_run: Path) -> None:
     settings = make_settings(tmp_path).model_copy(update={"device": str(DEVICE)})
     cfg = _cfg(epochs=1, teacher_ckpt=str(teacher_run)).model_copy(update={"fast": True, "lr": 1e12})
@@ -405,6 +431,7 @@ def test_fast_path_refuses_a_non_finite_epoch_before_committing_it(tmp_path: Pat
     assert not list((run_dir / "checkpoints").glob("*.safetensors"))
 
 
+@per_device
 def test_a_resume_keeps_how_the_run_executed_unless_asked_otherwise(tmp_path: Path, teacher_run: Path) -> None:
     """A run started on the fast path (or by a lockstep sweep on the reference path) resumes as it
     ran when the request leaves the choice to the device; runs from before the fast path resume too."""
@@ -437,6 +464,7 @@ def test_a_resume_keeps_how_the_run_executed_unless_asked_otherwise(tmp_path: Pa
         fit(started.model_copy(update={"fast": False, "epochs": 4}), settings, resume=True, allow_weak_teacher=True)
 
 
+@per_device
 def test_a_resumed_optimizer_keeps_its_parameters_channels_last_layout(tmp_path: Path) -> None:
     """Momentum buffers load contiguous from the train state; on the fast path they take the
     channels_last layout of their parameters (CUDA's fused SGD refuses mismatched strides)."""
@@ -468,6 +496,7 @@ def test_a_resumed_optimizer_keeps_its_parameters_channels_last_layout(tmp_path:
     assert math.isfinite(float(runner.step(batch)))  # the fused step accepts the loaded buffers
 
 
+@per_device
 def test_a_run_through_the_whole_step_graph_equals_one_through_compiled_steps(
     tmp_path: Path, teacher_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

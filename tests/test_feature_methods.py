@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from dskd_cli.main import app
 from dskd_core.checkpoint import load_tensors
-from dskd_core.data import BatchLoader, TensorDataset, get_dataset_spec, load_dataset
+from dskd_core.data import BatchLoader, LoaderOptions, TensorDataset, get_dataset_spec, load_dataset
 from dskd_core.data.contrast import ContrastSampler
 from dskd_core.errors import UsageError
 from dskd_core.methods import Distiller, get_method, list_methods
@@ -35,7 +35,7 @@ from dskd_core.models import ZooModel, create_model
 from dskd_core.presets import load_presets
 from dskd_core.resolve import resolve_run_config
 from dskd_core.train import fit
-from tests.conftest import make_settings
+from tests.helpers import make_settings
 
 FEATURE_METHODS = sorted(m for m in list_methods() if issubclass(get_method(m), FeatureDistiller))
 CLASSIC = {"at", "fitnet", "reviewkd", "crd", "nst", "pkt", "rkd", "sp", "vid", "kdsvd", "ofd"}
@@ -341,9 +341,7 @@ def _step(distiller: Distiller, batch_size: int = 4) -> dict[str, torch.Tensor]:
         train,
         get_dataset_spec("synthetic"),
         batch_size,
-        train=True,
-        device=torch.device("cpu"),
-        extras=distiller.batch_extras(),
+        LoaderOptions(train=True, device=torch.device("cpu"), extras=distiller.batch_extras()),
     )
     batch = next(iter(loader))
     assert distiller.batch_keys <= set(batch)
@@ -432,7 +430,7 @@ def test_variant_names_of_feature_methods_and_logit_methods() -> None:
 
 # Config, presets and warm-ups
 
-SPEC_DEFAULTS = {  # method-spec §5 / mdistiller engine/cfg.py
+SPEC_DEFAULTS = {  # mdistiller/engine/cfg.py
     "at": {"feat_weight": 1000.0, "at_p": 2.0, "ce_weight": 1.0},
     "fitnet": {"feat_weight": 100.0, "hint_layer": 2, "ce_weight": 1.0},
     "reviewkd": {"feat_weight": 1.0, "warmup": 20, "ce_weight": 1.0},
@@ -520,10 +518,12 @@ def test_contrast_sampler_exact_relax_and_replacement() -> None:
 
 def test_loader_yields_contrast_indices_only_when_a_method_asks() -> None:
     train, spec = _synthetic(), get_dataset_spec("synthetic")
-    plain = next(iter(BatchLoader(train, spec, 8, train=True, device=torch.device("cpu"))))
+    plain = next(iter(BatchLoader(train, spec, 8, LoaderOptions(train=True, device=torch.device("cpu")))))
     assert set(plain) == {"image", "target", "index"}
     extras = {"contrast_index": ContrastSampler(train.labels, 16)}
-    batch = next(iter(BatchLoader(train, spec, 8, train=True, device=torch.device("cpu"), extras=extras)))
+    batch = next(
+        iter(BatchLoader(train, spec, 8, LoaderOptions(train=True, device=torch.device("cpu"), extras=extras)))
+    )
     assert batch["contrast_index"].shape == (8, 17) and torch.equal(batch["contrast_index"][:, 0], batch["index"])
 
 

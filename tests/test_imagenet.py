@@ -6,45 +6,22 @@ import json
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
 
 from dskd_cli.main import app
-from dskd_core.checkpoint import save_student
-from dskd_core.data import ImageFolderSplit, get_dataset_spec, load_dataset, make_loader
+from dskd_core.data import ImageFolderSplit, LoaderOptions, get_dataset_spec, load_dataset, make_loader
 from dskd_core.data.imagefolder import build_transform
 from dskd_core.data.shard import Shard
 from dskd_core.errors import DatasetNotFound, UsageError
 from dskd_core.models import create_model, list_models
 from dskd_core.presets import find_preset, load_presets
 from dskd_core.resolve import resolve_run_config
+from tests.helpers import save_random_teacher, write_imagefolder
 
 # torchvision's own figures (1000 classes) and mdistiller's MobileNetV1 (width 1.0).
 EXPECTED_PARAMS = {"ResNet18": 11_689_512, "ResNet34": 21_797_672, "ResNet50": 25_557_032, "MobileNetV1": 4_231_976}
-
-
-def write_imagefolder(root: Path, train: dict[str, int], val: dict[str, int], *, size: int = 64, seed: int = 0) -> Path:
-    """``root/imagenet/{train,val}/<class>/<i>.JPEG``: random RGB JPEGs, ``{class: count}`` per split."""
-    rng = np.random.default_rng(seed)
-    from PIL import Image
-
-    for split, classes in (("train", train), ("val", val)):
-        for name, count in classes.items():
-            folder = root / "imagenet" / split / name
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in range(count):
-                pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-                Image.fromarray(pixels).save(folder / f"{name}_{i}.JPEG", quality=95)
-    return root
-
-
-def save_random_teacher(path: Path, arch: str, num_classes: int, seed: int = 0) -> Path:
-    """A randomly initialised ImageNet-zoo model saved as a dskd checkpoint (a weak but valid teacher)."""
-    torch.manual_seed(seed)
-    save_student(path, create_model(arch, num_classes, zoo="imagenet"), arch=arch, num_classes=num_classes, extra={})
-    return path
 
 
 def _invoke(*args: str):  # type: ignore[no-untyped-def]
@@ -96,7 +73,7 @@ def test_imagenet_models_keep_the_model_contract(name: str) -> None:
     with torch.no_grad():
         logits, feats = model(torch.randn(1, 3, side, side))
     assert logits.shape == (1, 7) and model.get_classifier().out_features == 7
-    assert feats["final_map"].shape[-2:] == ((7, 7) if side == 224 else (2, 2))  # method-spec §1.1: 7×7 at 224 px
+    assert feats["final_map"].shape[-2:] == ((7, 7) if side == 224 else (2, 2))  # 7×7 at 224 px, as torchvision's
     assert [f.shape[1] for f in feats["feats"]] == model.get_stage_channels()
     assert [f.shape for f in feats["preact_feats"]] == [f.shape for f in feats["feats"]]
     torch.testing.assert_close(feats["final_map"].mean((2, 3)), feats["pooled_feat"], rtol=1e-5, atol=1e-5)
@@ -137,13 +114,13 @@ def test_imagefolder_batches_follow_the_standard_transforms(tmp_path: Path) -> N
     assert train.classes == ("a", "b") and train.labels.tolist() == [0, 0, 1, 1, 1]  # sorted folders
     spec = get_dataset_spec("imagenet")
     cpu = torch.device("cpu")
-    batches = list(make_loader(val, spec, 2, train=False, device=cpu, image_size=32))
+    batches = list(make_loader(val, spec, 2, LoaderOptions(train=False, device=cpu, image_size=32)))
     assert [b["index"].tolist() for b in batches] == [[0, 1], [2]]
     assert batches[0]["image"].shape == (2, 3, 32, 32) and batches[0]["image"].dtype == torch.float32
     assert batches[0]["target"].tolist() == [0, 1]
     resize = build_transform(32, train=False).transforms[0]
     assert resize.size == round(32 * 256 / 224)  # evaluation: Resize(size·256/224), CenterCrop(size)
-    loader = make_loader(train, spec, 5, train=True, device=cpu, image_size=48, seed=3)
+    loader = make_loader(train, spec, 5, LoaderOptions(train=True, device=cpu, image_size=48, seed=3))
     loader.set_epoch(2)
     first, again = next(iter(loader)), next(iter(loader))
     torch.testing.assert_close(first["image"], again["image"])  # a function of (seed, epoch, index)
@@ -155,10 +132,14 @@ def test_a_last_training_batch_of_one_image_is_dropped_not_evaluation(tmp_path: 
     write_imagefolder(tmp_path, {"a": 3, "b": 2}, {"a": 3, "b": 2}, size=32)
     train, val = load_dataset("imagenet", tmp_path, download=False)
     spec, cpu = get_dataset_spec("imagenet"), torch.device("cpu")
-    train_loader = make_loader(train, spec, 4, train=True, device=cpu, image_size=32)
+    train_loader = make_loader(train, spec, 4, LoaderOptions(train=True, device=cpu, image_size=32))
     assert [len(b["target"]) for b in train_loader] == [4] and len(train_loader) == 1
-    assert [len(b["target"]) for b in make_loader(train, spec, 3, train=True, device=cpu, image_size=32)] == [3, 2]
-    assert [len(b["target"]) for b in make_loader(val, spec, 4, train=False, device=cpu, image_size=32)] == [4, 1]
+    assert [
+        len(b["target"]) for b in make_loader(train, spec, 3, LoaderOptions(train=True, device=cpu, image_size=32))
+    ] == [3, 2]
+    assert [
+        len(b["target"]) for b in make_loader(val, spec, 4, LoaderOptions(train=False, device=cpu, image_size=32))
+    ] == [4, 1]
 
 
 def test_imagefolder_shards_give_each_sample_the_augmentation_of_one_process(tmp_path: Path) -> None:
@@ -167,7 +148,9 @@ def test_imagefolder_shards_give_each_sample_the_augmentation_of_one_process(tmp
     spec, cpu = get_dataset_spec("imagenet"), torch.device("cpu")
 
     def images(shard: Shard, batch: int) -> dict[int, torch.Tensor]:
-        loader = make_loader(train, spec, batch, train=True, device=cpu, image_size=32, seed=1, shard=shard)
+        loader = make_loader(
+            train, spec, batch, LoaderOptions(train=True, device=cpu, image_size=32, seed=1, shard=shard)
+        )
         loader.set_epoch(3)
         out: dict[int, torch.Tensor] = {}
         for b in loader:

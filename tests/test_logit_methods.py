@@ -19,7 +19,7 @@ from dskd_core.presets import load_presets
 from dskd_core.resolve import resolve_run_config
 from dskd_core.sdd import sdd_loss
 from dskd_core.train import fit
-from tests.conftest import make_settings
+from tests.helpers import make_settings
 
 pytestmark = pytest.mark.usefixtures("float64")  # algebraic identities are checked in float64
 

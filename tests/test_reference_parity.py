@@ -1,8 +1,7 @@
 """Every DSKD reference command, and its dskd counterpart's resolved config (``dskd train … --dry-run``).
 
 The expected values are the reference's effective ones, worked out from its config files and
-``tools/train.py`` (method-spec §0.1, §1–§4; method-spec-mlkd §6), not read from dskd's presets:
-a preset that drifts from the reference fails here.
+``tools/train.py``, not read from dskd's presets: a preset that drifts from the reference fails here.
 """
 
 from __future__ import annotations
@@ -234,7 +233,7 @@ def test_run_cifar100_script_variants(method: str, teacher: str, student: str, s
 
 
 # --------------------------------------------------------------------------------------------
-# ImageNet: DSKD's configs/imagenet/{r34_r18,r50_mv2}/*.yaml (method-spec-mlkd §6.1), with the DSKD
+# ImageNet: DSKD's configs/imagenet/{r34_r18,r50_mv2}/*.yaml, with the DSKD
 # README's flags (--logit-stand defaults τ 2, w 9), against `dskd train … -d imagenet`.
 
 R34, R50 = ("ResNet34", "ResNet18"), ("ResNet50", "MobileNetV1")

@@ -26,7 +26,7 @@ from dskd_core.models import create_model
 from dskd_core.resolve import parse_overrides, resolve_run_config
 from dskd_core.runlock import RunLock
 from dskd_core.train import fit
-from tests.conftest import DSKD, make_settings, subprocess_env
+from tests.helpers import DSKD, make_settings, subprocess_env
 
 
 def _vanilla(epochs: int = 2, **flags: object):

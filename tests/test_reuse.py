@@ -23,7 +23,7 @@ from dskd_core.errors import UsageError
 from dskd_core.resolve import resolve_run_config
 from dskd_core.sweep import plan_rows, run_status, run_sweep
 from dskd_core.train.rundir import check_run_dir, inspect_run_dir
-from tests.conftest import make_settings
+from tests.helpers import make_settings
 
 runner = CliRunner()
 

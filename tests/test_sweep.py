@@ -18,7 +18,7 @@ from dskd_core.resolve import resolve_run_config
 from dskd_core.sweep import grid_configs, plan_configs, run_status, run_sweep
 from dskd_core.train import fit
 from dskd_core.train.lockstep import fit_lockstep
-from tests.conftest import DSKD, make_settings, subprocess_env
+from tests.helpers import DSKD, make_settings, subprocess_env
 
 
 def test_dry_run_lists_six_distinct_variants_per_seed() -> None:

@@ -13,8 +13,8 @@ from dskd_core.checkpoint import load_tensors
 from dskd_core.errors import CheckpointError, NonFiniteLoss, UsageError
 from dskd_core.resolve import resolve_run_config
 from dskd_core.train import fit, lr_at
-from tests.conftest import make_settings as _settings
 from tests.helpers import kd_config
+from tests.helpers import make_settings as _settings
 
 _kd = kd_config
 
@@ -126,7 +126,7 @@ def test_cosine_schedule_goes_from_lr_to_zero_over_the_run_step_by_step() -> Non
 
 
 def test_clip_grad_bounds_the_global_norm_before_each_step(teacher_run: Path, tmp_path: Path) -> None:
-    from dskd_core.data import BatchLoader, get_dataset_spec, load_dataset
+    from dskd_core.data import BatchLoader, LoaderOptions, get_dataset_spec, load_dataset
     from dskd_core.methods import get_method
     from dskd_core.models import create_model
     from dskd_core.train.engine import Trainer
@@ -154,7 +154,7 @@ def test_clip_grad_bounds_the_global_norm_before_each_step(teacher_run: Path, tm
 
     trainer.optimizer.step = spy_step  # type: ignore[method-assign]
     train, _ = load_dataset("synthetic", Path("unused"))
-    loader = BatchLoader(train, spec, 64, train=True, device=torch.device("cpu"))
+    loader = BatchLoader(train, spec, 64, LoaderOptions(train=True, device=torch.device("cpu")))
     trainer.begin_epoch(1)
     for step, batch in enumerate(loader, start=1):
         trainer.step(batch, step, len(loader))

@@ -14,8 +14,7 @@ from dskd_cli.main import app
 from dskd_core.evaluation import evaluate_checkpoint
 from dskd_core.train import engine, fit
 from dskd_core.train.evaluate import EvalResult
-from tests.conftest import make_settings
-from tests.helpers import kd_config
+from tests.helpers import kd_config, make_settings
 
 _kd = kd_config
 

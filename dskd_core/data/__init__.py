@@ -9,25 +9,29 @@ data order a pure function of (seed, epoch), so a resumed run sees exactly the s
 
 from __future__ import annotations
 
-from dskd_core.data.factory import Loader, fitted_spec, make_loader, run_loaders
-from dskd_core.data.imagefolder import ImageFolderLoader, ImageFolderSplit
+from dskd_core.data.factory import fitted_spec, make_loader, run_loaders
+from dskd_core.data.imagefolder import ImageFolderLoader
 from dskd_core.data.loader import BatchLoader, augment_batch
-from dskd_core.data.registry import (
+from dskd_core.data.registry import get_dataset_spec, list_datasets, load_dataset
+from dskd_core.data.shard import Shard
+from dskd_core.data.types import (
+    BatchExtra,
     DatasetSpec,
+    ImageFolderSplit,
+    Loader,
+    LoaderOptions,
     Split,
     TensorDataset,
-    get_dataset_spec,
-    list_datasets,
-    load_dataset,
 )
-from dskd_core.data.shard import Shard
 
 __all__ = [
+    "BatchExtra",
     "BatchLoader",
     "DatasetSpec",
     "ImageFolderLoader",
     "ImageFolderSplit",
     "Loader",
+    "LoaderOptions",
     "Shard",
     "Split",
     "TensorDataset",

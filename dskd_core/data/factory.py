@@ -15,17 +15,14 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from dskd_core.data.imagefolder import ImageFolderLoader, ImageFolderSplit, check_class_count
-from dskd_core.data.loader import BatchExtra, BatchLoader
-from dskd_core.data.registry import DatasetSpec, Split, TensorDataset
+from dskd_core.data.imagefolder import ImageFolderLoader, check_class_count
+from dskd_core.data.loader import BatchLoader
 from dskd_core.data.shard import Shard
+from dskd_core.data.types import BatchExtra, DatasetSpec, ImageFolderSplit, Loader, LoaderOptions, Split, TensorDataset
 from dskd_core.errors import UsageError
 
 if TYPE_CHECKING:
     from dskd_core.config import RunConfig, Settings
-
-#: Either loader: ``set_epoch(e)``, ``len()`` batches, iteration over batch dicts.
-Loader = BatchLoader | ImageFolderLoader
 
 #: Workers per process when the setting is ``auto`` never exceed this (mdistiller uses 32 on 8 GPUs).
 MAX_AUTO_WORKERS = 16
@@ -49,57 +46,12 @@ def auto_workers(local_world_size: int = 1) -> int:
     return max(0, min(MAX_AUTO_WORKERS, cores // max(local_world_size, 1) - 1))
 
 
-def make_loader(
-    data: Split,
-    spec: DatasetSpec,
-    batch_size: int,
-    *,
-    train: bool,
-    device: torch.device,
-    seed: int = 0,
-    randaugment: bool = False,
-    extras: Mapping[str, BatchExtra] | None = None,
-    passes: int = 1,
-    channels_last: bool = False,
-    shard: Shard | None = None,
-    image_size: int | None = None,
-    workers: int = 0,
-    pin_memory: bool = False,
-) -> Loader:
-    """The loader for ``data``: one rank's share of every epoch when ``shard`` spans several processes."""
-    shard = shard or Shard()
+def make_loader(data: Split, spec: DatasetSpec, batch_size: int, options: LoaderOptions) -> Loader:
+    """The loader for ``data``: one rank's share of every epoch when ``options.shard`` spans several processes."""
     if isinstance(data, ImageFolderSplit):
-        return ImageFolderLoader(
-            data,
-            spec,
-            batch_size,
-            train=train,
-            device=device,
-            image_size=image_size or 224,
-            seed=seed,
-            randaugment=randaugment,
-            extras=extras,
-            rank=shard.rank,
-            world_size=shard.world_size,
-            workers=workers,
-            pin_memory=pin_memory,
-            channels_last=channels_last,
-        )
+        return ImageFolderLoader(data, spec, batch_size, options)
     assert isinstance(data, TensorDataset)
-    return BatchLoader(
-        data,
-        spec,
-        batch_size,
-        train=train,
-        device=device,
-        seed=seed,
-        randaugment=randaugment,
-        extras=extras,
-        passes=passes,
-        channels_last=channels_last,
-        rank=shard.rank,
-        world_size=shard.world_size,
-    )
+    return BatchLoader(data, spec, batch_size, options)
 
 
 def run_loaders(
@@ -118,11 +70,8 @@ def run_loaders(
     shard = shard or Shard()
     workers = settings.workers if settings.workers is not None else auto_workers(shard.local_world_size)
 
-    def loader(split: Split, batch_size: int, train: bool) -> Loader:
-        return make_loader(
-            split,
-            spec,
-            batch_size,
+    def options(train: bool) -> LoaderOptions:
+        return LoaderOptions(
             train=train,
             device=device,
             seed=cfg.seed,
@@ -136,4 +85,7 @@ def run_loaders(
             pin_memory=settings.pin_memory,
         )
 
-    return loader(data[0], cfg.batch_size, True), loader(data[1], test_batch_size or cfg.test_batch_size, False)
+    return (
+        make_loader(data[0], spec, cfg.batch_size, options(True)),
+        make_loader(data[1], spec, test_batch_size or cfg.test_batch_size, options(False)),
+    )

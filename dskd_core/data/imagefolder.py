@@ -6,7 +6,7 @@ one-line errors: a missing split, validation images not sorted into class folder
 of train and val that differ, an empty class, too few classes. Class indices are the sorted
 folder names (``ImageFolder``'s rule, so torchvision's label order for ILSVRC-2012 synsets).
 
-Transforms are the standard ones (method-spec §8): RandomResizedCrop + horizontal flip for
+Transforms are the standard ones (mdistiller/dataset/imagenet.py): RandomResizedCrop + horizontal flip for
 training, Resize(size · 256/224) + CenterCrop for evaluation, at ``image_size`` (224 unless
 ``--image-size`` says otherwise). Workers return uint8 tensors; normalisation happens on the
 training device. Each training sample's augmentation is drawn from a generator seeded by
@@ -17,10 +17,9 @@ resumed run sees the same crops.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,11 +27,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from dskd_core.data.shard import ShardSampler, stream_seed
+from dskd_core.data.types import DatasetSpec, ImageFolderSplit, LoaderOptions
 from dskd_core.errors import DatasetNotFound
-
-if TYPE_CHECKING:
-    from dskd_core.data.loader import BatchExtra
-    from dskd_core.data.registry import DatasetSpec
 
 #: torchvision's ``IMG_EXTENSIONS``.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -40,22 +36,6 @@ SPLITS = ("train", "val")
 FOLDER = "imagenet"
 #: The short side an evaluation image is resized to, relative to the crop (256 for 224).
 RESIZE_RATIO = 256 / 224
-
-
-@dataclass(frozen=True, eq=False)
-class ImageFolderSplit:
-    """One split of an ImageFolder tree: class names, relative file paths and labels."""
-
-    root: Path  # the split folder
-    classes: tuple[str, ...]
-    paths: np.ndarray  # (N,) bytes, relative to root: one array, not N Python strings, in every worker
-    labels: Tensor  # (N,) int64
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def path(self, index: int) -> Path:
-        return self.root / os.fsdecode(bytes(self.paths[index]))
 
 
 def _is_image(name: str) -> bool:
@@ -185,35 +165,22 @@ def build_transform(image_size: int, *, train: bool, randaugment: bool = False) 
 class ImageFolderLoader:
     """``{"image", "target", "index"}`` batches of an :class:`ImageFolderSplit`, like ``BatchLoader``'s.
 
-    Training batches follow ``DistributedSampler`` (the (seed, epoch) permutation, padded and
-    strided over ``world_size`` ranks; one rank when not distributed); evaluation batches an
-    unpadded shard. Images are decoded in ``workers`` processes, pinned when ``pin_memory``,
-    moved to ``device`` and normalised there (``channels_last``: in that memory layout).
+    As ``options`` (:class:`LoaderOptions`) say: training batches follow ``DistributedSampler``
+    (the (seed, epoch) permutation, padded and strided over the shard's ranks; one rank when not
+    distributed); evaluation batches an unpadded shard. Images are decoded in ``workers``
+    processes, pinned when ``pin_memory``, moved to ``device`` and normalised there
+    (``channels_last``: in that memory layout).
     """
 
-    def __init__(
-        self,
-        split: ImageFolderSplit,
-        spec: DatasetSpec,
-        batch_size: int,
-        *,
-        train: bool,
-        device: torch.device,
-        image_size: int,
-        seed: int = 0,
-        randaugment: bool = False,
-        extras: Mapping[str, BatchExtra] | None = None,
-        rank: int = 0,
-        world_size: int = 1,
-        workers: int = 0,
-        pin_memory: bool = False,
-        channels_last: bool = False,
-    ) -> None:
+    def __init__(self, split: ImageFolderSplit, spec: DatasetSpec, batch_size: int, options: LoaderOptions) -> None:
+        device, seed, train = options.device, options.seed, options.train
+        rank, world_size = options.shard.rank, options.shard.world_size
         self.device, self.seed, self.rank, self.train = device, seed, rank, train
-        self.channels_last = channels_last
-        self.extras = dict(extras or {})
+        self.channels_last = options.channels_last
+        self.extras = dict(options.extras or {})
         self.epoch = 1
-        transform = build_transform(image_size, train=train, randaugment=randaugment)
+        image_size = options.image_size or 224
+        transform = build_transform(image_size, train=train, randaugment=options.randaugment)
         self.dataset = _Images(split, transform, seed if train else None)
         # seed·1_000_003 + epoch: seeds 0 and 1 must not replay each other's orders an epoch apart.
         self.sampler: DistributedSampler[Any] | ShardSampler = (
@@ -227,8 +194,8 @@ class ImageFolderLoader:
             self.dataset,
             batch_size=batch_size,
             sampler=self.sampler,
-            num_workers=workers,
-            pin_memory=pin_memory and device.type == "cuda",
+            num_workers=options.workers,
+            pin_memory=options.pin_memory and device.type == "cuda",
             drop_last=train and len(self.sampler) % batch_size == 1,
         )
         self._mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1) * 255.0

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor
 
-from dskd_core.data.registry import DatasetSpec, TensorDataset
 from dskd_core.data.shard import rank_generator, shard_length, shard_order
+from dskd_core.data.types import BatchExtra as BatchExtra  # re-exported: methods import it from here
+from dskd_core.data.types import DatasetSpec, LoaderOptions, TensorDataset
 
 PAD = 4
 
 #: The loader prepares this many bytes of normalised batches at once (whole batches; at least one).
 CHUNK_BYTES = 64 * 2**20
-
-#: ``extra(index (B,), epoch_generator) -> Tensor``: a per-batch value a method asked for (CRD's contrast indices).
-BatchExtra = Callable[[Tensor, torch.Generator], Tensor]
 
 
 def draw_crop_flip(n: int, gen: torch.Generator, hflip: bool = True, pad: int = PAD) -> tuple[Tensor, Tensor, Tensor]:
@@ -72,9 +70,9 @@ def randaugment_batch(images: Tensor, gen: torch.Generator) -> Tensor:
 
 
 class BatchLoader:
-    """Iterate ``{"image", "target", "index"}`` batches of a :class:`TensorDataset`.
+    """Iterate ``{"image", "target", "index"}`` batches of a :class:`TensorDataset`, as ``options`` say.
 
-    With ``train=True`` the order and the augmentation of epoch ``e`` come from a generator
+    With ``options.train`` the order and the augmentation of epoch ``e`` come from a generator
     seeded by ``(seed, e)`` alone: no loader state needs saving for an exact resume. ``extras``
     adds one key per entry, computed from the batch's dataset indices with that same generator
     (a distiller's :meth:`batch_extras`, e.g. CRD's ``contrast_index``). A training epoch is
@@ -82,39 +80,24 @@ class BatchLoader:
     The dataset is moved to ``device`` once; batches are gathered and augmented there.
     """
 
-    def __init__(
-        self,
-        data: TensorDataset,
-        spec: DatasetSpec,
-        batch_size: int,
-        *,
-        train: bool,
-        device: torch.device,
-        seed: int = 0,
-        randaugment: bool = False,
-        extras: Mapping[str, BatchExtra] | None = None,
-        passes: int = 1,
-        channels_last: bool = False,
-        rank: int = 0,
-        world_size: int = 1,
-    ) -> None:
+    def __init__(self, data: TensorDataset, spec: DatasetSpec, batch_size: int, options: LoaderOptions) -> None:
         self.data = data
-        self.passes = passes
-        self.channels_last = channels_last
+        self.passes = options.passes
+        self.channels_last = options.channels_last
         # Resident on the device for the whole run (CIFAR-100 is 150 MB as uint8): batches are gathers.
-        self._images = data.images.to(device)
-        self._labels = data.labels.to(device)
-        self.rank, self.world_size = rank, world_size  # this process's share of every epoch (shard.py)
-        self.extras = dict(extras or {})
+        self._images = data.images.to(options.device)
+        self._labels = data.labels.to(options.device)
+        self.rank, self.world_size = options.shard.rank, options.shard.world_size  # this process's share (shard.py)
+        self.extras = dict(options.extras or {})
         self.spec = spec
         self.batch_size = batch_size
-        self.train = train
-        self.device = device
-        self.seed = seed
-        self.randaugment = randaugment
+        self.train = options.train
+        self.device = options.device
+        self.seed = options.seed
+        self.randaugment = options.randaugment
         self.epoch = 1
-        self._mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1) * 255.0
-        self._std = torch.tensor(spec.std, device=device).view(1, 3, 1, 1) * 255.0
+        self._mean = torch.tensor(spec.mean, device=self.device).view(1, 3, 1, 1) * 255.0
+        self._std = torch.tensor(spec.std, device=self.device).view(1, 3, 1, 1) * 255.0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

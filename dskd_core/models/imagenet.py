@@ -2,7 +2,7 @@
 
 The ResNets are torchvision's (stride on the 3×3 conv of a Bottleneck, "v1.5"), so
 torchvision's published weights load with ``strict=True`` and no renaming. Their features follow
-mdistiller's ImageNet nets (method-spec §6): ``preact_feats`` are the stem before max-pooling
+mdistiller's ImageNet nets (mdistiller/models/imagenet/resnet.py): ``preact_feats`` are the stem before max-pooling
 and each stage's output before its last ReLU, ``feats`` their ReLUs, and the final map is the
 ReLU of stage 4 (7×7 at 224 px). Global pooling is adaptive, so smaller crops (``--image-size``)
 work too.
@@ -40,6 +40,11 @@ def _downsample(in_planes: int, out_planes: int, stride: int) -> nn.Sequential |
     return nn.Sequential(
         nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False), nn.BatchNorm2d(out_planes)
     )
+
+
+# BasicBlock and Bottleneck repeat models/resnetv2.py's on purpose: their attribute names are the
+# checkpoints' state-dict keys (``downsample``/``fc`` here, ``shortcut``/``linear`` there), so the
+# published weights of each zoo load strictly, without renaming.
 
 
 class BasicBlock(PreactBlock):

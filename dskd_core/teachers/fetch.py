@@ -97,7 +97,8 @@ def _build(teacher_set: TeacherSet, name: str) -> nn.Module:
         import torchvision  # only ImageNet teachers need it
 
         builder = teacher_set.teachers[name].builder
-        return getattr(torchvision.models, str(builder))(num_classes=teacher_set.num_classes)
+        model: nn.Module = getattr(torchvision.models, str(builder))(num_classes=teacher_set.num_classes)
+        return model
     return create_model(name, num_classes=teacher_set.num_classes)
 
 
