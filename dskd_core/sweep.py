@@ -12,7 +12,6 @@ another config is refused up front, or replaced with ``overwrite``.
 from __future__ import annotations
 
 import itertools
-import json
 import multiprocessing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -20,11 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from dskd_core._compat import tomllib
 from dskd_core.config import RunConfig, Settings, parse_scales
 from dskd_core.errors import DskdError, UsageError
 from dskd_core.resolve import resolve_run_config
-from dskd_core.train.rundir import ReuseStatus, RunFolder, another_config, inspect_run_dir
+from dskd_core.runs.store import ReuseStatus, RunDir, RunFolder, another_config, inspect_run_dir
+from dskd_core.train import fit
+from dskd_core.train.build import resolve_device
+from dskd_core.train.fast import resolve_execution
+from dskd_core.train.lockstep import can_share, fit_lockstep, stream_key
 
 Status = ReuseStatus
 DEFAULT_SCALES_GRID = ([1], [1, 2], [1, 2, 4])
@@ -145,6 +150,19 @@ def _plan_entry(values: dict[str, Any], path: Path) -> RunConfig:
     )
 
 
+def resolved_for(cfg: RunConfig, device: str | torch.device) -> RunConfig:
+    """``cfg`` with what it leaves to the device (fast/precision/compile "auto") decided for ``device``."""
+    where = resolve_device(device) if isinstance(device, str) else device
+    return cfg.model_copy(update=resolve_execution(cfg, where, cfg.world_size).as_config())
+
+
+def inspect_for(cfg: RunConfig, run_dir: Path, device: str | torch.device | None = None) -> RunFolder:
+    """:func:`~dskd_core.runs.store.inspect_run_dir` with ``cfg`` first resolved for ``device``, so
+    an old run recorded as ``bf16`` is not the request's TF32 run; without ``device``, ``cfg`` is
+    taken as resolved."""
+    return inspect_run_dir(cfg if device is None else resolved_for(cfg, device), run_dir)
+
+
 def run_status(cfg: RunConfig, runs_dir: Path, device: str | None = None) -> Status:
     """What the sweep does with ``cfg``'s run folder.
 
@@ -154,7 +172,7 @@ def run_status(cfg: RunConfig, runs_dir: Path, device: str | None = None) -> Sta
     committed there. ``conflict``: the folder holds another run (the sweep refuses, unless
     ``overwrite``). ``device``: what ``cfg`` leaves to the device is resolved for it first.
     """
-    return inspect_run_dir(cfg, cfg.run_dir(runs_dir), device).plan(cfg.epochs)
+    return inspect_for(cfg, cfg.run_dir(runs_dir), device).plan(cfg.epochs)
 
 
 def conflict_message(folders: Sequence[RunFolder]) -> str:
@@ -207,7 +225,7 @@ def run_sweep(
     device = devices[0] if devices else settings.device
     for cfg in cfgs:  # every folder is read before anything trains
         run_dir = cfg.run_dir(settings.runs_dir)
-        folders[run_dir] = inspect_run_dir(cfg, run_dir, device)
+        folders[run_dir] = inspect_for(cfg, run_dir, device)
         statuses[run_dir] = folders[run_dir].plan(cfg.epochs)
     conflicts = [folders[d] for d, status in statuses.items() if status == "conflict"]
     if conflicts and not overwrite:
@@ -216,7 +234,7 @@ def run_sweep(
     for cfg in cfgs:
         run_dir = cfg.run_dir(settings.runs_dir)
         if statuses[run_dir] == "done":  # reused as it is: read, never written
-            rows[run_dir] = SweepRow(cfg, run_dir, "done", _read_summary(run_dir))
+            rows[run_dir] = SweepRow(cfg, run_dir, "done", RunDir(run_dir).summary_json())
         else:
             todo.append(cfg)
     speedups: list[float] = []
@@ -229,18 +247,12 @@ def run_sweep(
     return SweepResult([rows[c.run_dir(settings.runs_dir)] for c in cfgs], speedups)
 
 
-def _read_summary(run_dir: Path) -> dict[str, Any]:
-    try:
-        value = json.loads((run_dir / "summary.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def _record(rows: dict[Path, SweepRow], cfg: RunConfig, runs_dir: Path, outcome: Any) -> None:
     run_dir = cfg.run_dir(runs_dir)
     if isinstance(outcome, BaseException):
-        rows[run_dir] = SweepRow(cfg, run_dir, "failed", _read_summary(run_dir), str(outcome) or type(outcome).__name__)
+        rows[run_dir] = SweepRow(
+            cfg, run_dir, "failed", RunDir(run_dir).summary_json(), str(outcome) or type(outcome).__name__
+        )
     else:
         rows[run_dir] = SweepRow(cfg, run_dir, "finished", outcome.summary)
 
@@ -254,9 +266,6 @@ def _run_here(
     speedups: list[float],
     statuses: Mapping[Path, Status],
 ) -> None:
-    from dskd_core.train import fit
-    from dskd_core.train.lockstep import can_share, fit_lockstep, stream_key
-
     def status(cfg: RunConfig) -> Status:
         return statuses[cfg.run_dir(settings.runs_dir)]
 
@@ -295,14 +304,12 @@ def _device_worker(
     cfg_jsons: list[str], settings_json: str, device: str, overwrite: bool = False
 ) -> list[tuple[str, dict[str, Any] | str]]:
     """One process per device: its runs one after another (separately, resumed where possible)."""
-    from dskd_core.train import fit
-
     settings = Settings.model_validate_json(settings_json).model_copy(update={"device": device, "progress": False})
     out: list[tuple[str, dict[str, Any] | str]] = []
     for text in cfg_jsons:
         cfg = RunConfig.model_validate_json(text)
         try:
-            folder = inspect_run_dir(cfg, cfg.run_dir(settings.runs_dir), device)
+            folder = inspect_for(cfg, cfg.run_dir(settings.runs_dir), device)
             status = folder.plan(cfg.epochs)
             if status == "conflict" and not overwrite:
                 raise UsageError(conflict_message([folder]))
@@ -338,7 +345,7 @@ def _run_on_devices(
                 cfg = by_json[text]
                 run_dir = cfg.run_dir(settings.runs_dir)
                 if isinstance(outcome, str):
-                    rows[run_dir] = SweepRow(cfg, run_dir, "failed", _read_summary(run_dir), outcome)
+                    rows[run_dir] = SweepRow(cfg, run_dir, "failed", RunDir(run_dir).summary_json(), outcome)
                 else:
                     rows[run_dir] = SweepRow(cfg, run_dir, "finished", outcome)
 
@@ -351,7 +358,7 @@ def plan_rows(
     with the keys that differ."""
     rows = []
     for c in cfgs:
-        folder = inspect_run_dir(c, c.run_dir(runs_dir), device)
+        folder = inspect_for(c, c.run_dir(runs_dir), device)
         status: str = folder.plan(c.epochs)
         rows.append(
             {

@@ -24,9 +24,9 @@ from dskd_core.config import RunConfig, Settings
 from dskd_core.data import fitted_spec, get_dataset_spec, load_dataset
 from dskd_core.errors import UsageError
 from dskd_core.runlock import LOCK_NAME, RunLock
+from dskd_core.runs.store import check_run_dir
 from dskd_core.train.build import load_model, resolve_device, teacher_checkpoint
 from dskd_core.train.distributed import launched_world_size, process_device
-from dskd_core.train.rundir import check_run_dir
 
 #: Exit code when the launcher itself is interrupted (as the CLI's Ctrl-C).
 INTERRUPTED = 130
