@@ -12,7 +12,7 @@ from dskd_core.errors import UsageError
 from dskd_core.resolve import resolve_run_config
 from dskd_core.runs.records import NoteEvent
 from dskd_core.runs.store import RunDir, another_config
-from dskd_core.sweep import inspect_for
+from dskd_core.sweep.run import inspect_for
 from dskd_core.train.engine import Observer, RunResult, fit
 
 QUICKSTART_TEACHER = "resnet20"
