@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import Any
 
-from dskd_core.presets import find_preset
+from dskd_core.presets import find_preset, load_presets
 from dskd_core.report.build import Report
 from dskd_core.report.deltas import Delta, paired_delta
 from dskd_core.report.groups import Group
@@ -15,35 +16,50 @@ from dskd_core.report.records import Metric
 from dskd_core.report.stats import Stat
 
 PAPER_DATASET = "cifar100"
-#: The DSKD README's result tables: (name, title, columns as (teacher, student, teacher label, student label)).
-PAPER_TABLES: tuple[tuple[str, str, tuple[tuple[str, str, str, str], ...]], ...] = (
-    (
-        "homogeneous",
-        "Teacher and student have identical structures",
-        (
-            ("resnet32x4", "resnet8x4", "ResNet32x4", "ResNet8x4"),
-            ("vgg13", "vgg8", "VGG13", "VGG8"),
-            ("wrn_40_2", "wrn_40_1", "WRN-40-2", "WRN-40-1"),
-            ("wrn_40_2", "wrn_16_2", "WRN-40-2", "WRN-16-2"),
-            ("resnet56", "resnet20", "ResNet56", "ResNet20"),
-            ("resnet110", "resnet32", "ResNet110", "ResNet32"),
-            ("resnet110", "resnet20", "ResNet110", "ResNet20"),
-        ),
-    ),
-    (
-        "heterogeneous",
-        "Teacher and student have distinct structures",
-        (
-            ("resnet32x4", "ShuffleV2", "ResNet32x4", "ShuffleNet-V2"),
-            ("resnet32x4", "wrn_16_2", "ResNet32x4", "WRN-16-2"),
-            ("resnet32x4", "wrn_40_2", "ResNet32x4", "WRN-40-2"),
-            ("wrn_40_2", "resnet8x4", "WRN-40-2", "ResNet8x4"),
-            ("wrn_40_2", "MobileNetV2", "WRN-40-2", "MobileNet-V2"),
-            ("vgg13", "MobileNetV2", "VGG13", "MobileNet-V2"),
-            ("ResNet50", "MobileNetV2", "ResNet50", "MobileNet-V2"),
-        ),
-    ),
+#: The DSKD README's two result tables: name (the presets' ``structure``) and title.
+PAPER_TITLES = (
+    ("homogeneous", "Teacher and student have identical structures"),
+    ("heterogeneous", "Teacher and student have distinct structures"),
 )
+#: How the README writes the models of its tables.
+MODEL_LABELS = {
+    "resnet32x4": "ResNet32x4",
+    "resnet8x4": "ResNet8x4",
+    "vgg13": "VGG13",
+    "vgg8": "VGG8",
+    "wrn_40_2": "WRN-40-2",
+    "wrn_40_1": "WRN-40-1",
+    "wrn_16_2": "WRN-16-2",
+    "resnet56": "ResNet56",
+    "resnet20": "ResNet20",
+    "resnet110": "ResNet110",
+    "resnet32": "ResNet32",
+    "ShuffleV2": "ShuffleNet-V2",
+    "MobileNetV2": "MobileNet-V2",
+    "ResNet50": "ResNet50",
+}
+PaperColumn = tuple[str, str, str, str]  # teacher, student, teacher label, student label
+
+
+@cache
+def paper_tables() -> tuple[tuple[str, str, tuple[PaperColumn, ...]], ...]:
+    """The README's result tables: (name, title, columns), each column a pair of ``presets.toml``'s
+    CIFAR-100 KD entries with that ``structure``, in the file's order (DKD's and RLD's are the same pairs)."""
+    kd = [p for p in load_presets() if p.method == "kd" and p.dataset == PAPER_DATASET]
+    return tuple(
+        (
+            name,
+            title,
+            tuple(
+                (p.teacher, p.student, MODEL_LABELS.get(p.teacher, p.teacher), MODEL_LABELS.get(p.student, p.student))
+                for p in kd
+                if p.structure == name
+            ),
+        )
+        for name, title in PAPER_TITLES
+    )
+
+
 PAPER_METHODS = (("kd", "KD"), ("dkd", "DKD"), ("rld", "RLD"))
 
 
@@ -199,5 +215,5 @@ def _paper_table(
 def paper_grids(report: Report) -> Paper:
     """The DSKD README's two CIFAR-100 grids from whatever runs exist (rows METHOD and METHOD + DSKD)."""
     notes: list[str] = []
-    tables = [_paper_table(name, title, columns, report, notes) for name, title, columns in PAPER_TABLES]
+    tables = [_paper_table(name, title, columns, report, notes) for name, title, columns in paper_tables()]
     return Paper(report.metric, tables, notes)
