@@ -88,14 +88,14 @@ def read_json(path: Path, *, strict: bool = False) -> dict[str, Any]:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The JSON objects of a JSONL file, one a line; [] when there is no such file.
+    """The JSON objects of a JSONL file, one a line; [] when there is no such file (or its folder is a file).
 
     A line that does not parse or is not an object (a line cut by a kill) is skipped; other
     read errors are raised.
     """
     try:
         lines = path.read_text(errors="replace").splitlines()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no such file, or a file where a folder should be
         return []
     out = []
     for line in lines:
