@@ -439,11 +439,12 @@ def train(
 def _run_dir_argument(text: str) -> Path | None:
     """``dskd train --resume RUN_DIR``: the run folder, or None when ``text`` is a method name."""
     from dskd_core.methods import list_methods
+    from dskd_core.runs.store import is_run_dir
 
     if text in list_methods():
         return None
     path = Path(text)
-    if (path / "config.json").is_file():
+    if is_run_dir(path):
         return path
     if path.exists() or "/" in text or "\\" in text:
         raise UsageError(f"{text} is not a dskd run folder (no config.json): pass the folder that holds config.json")

@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dskd_core.errors import UnknownNameError, UsageError
 from dskd_core.sdd import validate_scales
+from dskd_core.variants import variant_name
 
 
 class MethodParams(BaseModel):
@@ -267,17 +268,14 @@ class RunConfig(BaseModel):
         ``dkd+sdd[1,2]+region+ls``, ``kd+sdd[1,2]+mean``.
         """
         spec = method_schema(self.method)
-        name = self.method
-        added = spec.enhanced_by
-        if added and (self.scales != [1] or self.stand):
-            name += "+" + added
-        if self.scales != [1]:
-            name += "+sdd[" + ",".join(map(str, self.scales)) + "]"
-            if self.sdd_weighting != spec.sdd_weighting:
-                name += "+" + self.sdd_weighting
-        if self.stand:
-            name += "+ls"
-        return name
+        return variant_name(
+            self.method,
+            self.scales,
+            self.sdd_weighting,
+            self.stand,
+            enhanced_by=spec.enhanced_by,
+            own_weighting=spec.sdd_weighting,
+        )
 
     @property
     def run_name(self) -> str:

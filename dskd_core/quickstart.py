@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +10,10 @@ from typing import Any
 from dskd_core.config import RunConfig, Settings
 from dskd_core.errors import UsageError
 from dskd_core.resolve import resolve_run_config
+from dskd_core.runs.records import NoteEvent
+from dskd_core.runs.store import RunDir, another_config
+from dskd_core.sweep.run import inspect_for
 from dskd_core.train.engine import Observer, RunResult, fit
-from dskd_core.train.rundir import another_config, inspect_run_dir
 
 QUICKSTART_TEACHER = "resnet20"
 QUICKSTART_STUDENT = "resnet8"
@@ -88,13 +89,13 @@ def run_quickstart(
 
 def _run(label: str, cfg: RunConfig, settings: Settings, observer: Observer | None, overwrite: bool) -> QuickstartRun:
     run_dir = cfg.run_dir(settings.runs_dir)
-    folder = inspect_run_dir(cfg, run_dir, settings.device)
+    folder = inspect_for(cfg, run_dir, settings.device)
     status = folder.plan(cfg.epochs)
     if status == "done":  # read, never written: the folder stays byte-identical
-        summary = json.loads((run_dir / "summary.json").read_text())
+        summary = RunDir(run_dir).summary_json()
         if observer is not None:
             best = f" (best top-1 {folder.best_acc:.2f})" if folder.best_acc is not None else ""
-            observer({"event": "note", "message": f"reusing the finished {label} run {run_dir}{best}"})
+            observer(NoteEvent(f"reusing the finished {label} run {run_dir}{best}").to_json())
         return QuickstartRun(label, cfg, RunResult(run_dir, summary), reused=True)
     if status == "conflict" and not overwrite:
         raise UsageError(

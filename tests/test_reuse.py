@@ -21,8 +21,9 @@ from dskd_core import quickstart
 from dskd_core.config import RunConfig
 from dskd_core.errors import UsageError
 from dskd_core.resolve import resolve_run_config
+from dskd_core.runs.store import check_run_dir
+from dskd_core.sweep import inspect_for as inspect_run_dir
 from dskd_core.sweep import plan_rows, run_status, run_sweep
-from dskd_core.train.rundir import check_run_dir, inspect_run_dir
 from tests.helpers import make_settings
 
 runner = CliRunner()

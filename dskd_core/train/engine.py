@@ -23,6 +23,16 @@ from dskd_core.data import DatasetSpec, Loader, run_loaders
 from dskd_core.errors import DskdError
 from dskd_core.methods import Distiller
 from dskd_core.runlock import RunLock
+from dskd_core.runs.records import (
+    EndEvent,
+    EpochEvent,
+    FailureEvent,
+    FallbackEvent,
+    NoteEvent,
+    StartEvent,
+    StepEvent,
+)
+from dskd_core.runs.store import RunFiles, RunLog, check_run_dir, finished_result, prepare_run_dir, saved_execution
 from dskd_core.train.distributed import DistContext, main_lock, prepare_distiller, setup
 from dskd_core.train.evaluate import evaluate
 from dskd_core.train.execution import (
@@ -35,9 +45,8 @@ from dskd_core.train.execution import (
     use_channels_last,
 )
 from dskd_core.train.fast import FastStep
-from dskd_core.train.rundir import RunFiles, RunLog, check_run_dir, finished_result, prepare_run_dir, saved_execution
 from dskd_core.train.setup import build_distiller, open_dataset
-from dskd_core.train.state import Progress, load_train_state
+from dskd_core.train.state import Progress, load_train_state, save_train_state
 from dskd_core.train.step import EagerStep, Step
 
 #: Names that lived here in dskd 0.1, kept importable from this module.
@@ -214,7 +223,7 @@ class Trainer:
         )
         self.log = RunLog(run_dir / "log.jsonl", self.progress.epoch if self.resumed else None, write=self.dist.is_main)
         for problem in problems:
-            self.log.write({"event": "fallback", "reason": problem})
+            self.log.write(FallbackEvent(problem).to_json())
         if self.resumed:
             self.files.repair(distiller, self.progress, self.log)
         self.epoch = self.progress.epoch
@@ -229,23 +238,20 @@ class Trainer:
         self._curve_n = [0] * CURVE_POINTS  # images per slice of the epoch (the loss curve's weights)
 
     def start(self, train_samples: int, test_samples: int, steps: int, teacher_acc: float | None) -> None:
-        event: dict[str, Any] = {
-            "event": "resume" if self.resumed else "start",
-            "epoch": self.progress.epoch,
-            "run_dir": str(self.run_dir),
-            "device": str(self.device),
-            "train_samples": train_samples,
-            "test_samples": test_samples,
-            "steps_per_epoch": steps,
-            "epochs": self.cfg.epochs,
+        event = StartEvent(
+            resumed=self.resumed,
+            epoch=self.progress.epoch,
+            run_dir=str(self.run_dir),
+            device=str(self.device),
+            train_samples=train_samples,
+            test_samples=test_samples,
+            steps_per_epoch=steps,
+            epochs=self.cfg.epochs,
             **self.dist.describe(self.cfg.batch_size),
-        }
-        if self.execution.fast:
-            event["cuda_graphs"] = self.stepper.graphs
-        if teacher_acc is not None:
-            event["teacher_acc"] = teacher_acc
-        if notes := self.distiller.describe():
-            event["notes"] = notes
+            cuda_graphs=self.stepper.graphs if self.execution.fast else None,
+            teacher_acc=teacher_acc,
+            notes=tuple(self.distiller.describe()),
+        ).to_json()
         self.log.write(event)
         self.notify(event)
         self.files.summary(self.progress, "running")
@@ -270,7 +276,7 @@ class Trainer:
         self._curve_n[slot] += len(batch["target"])
         self._train_time += time.perf_counter() - tick
         loss = self.stepper.last_loss  # None where the step does not read it back (the fast path)
-        self.notify({"event": "step", "epoch": self.epoch, "step": step, "steps": steps, "loss": loss})
+        self.notify(StepEvent(self.epoch, step, steps, loss).to_json())
 
     def _loss_curve(self, totals: list[float]) -> list[float]:
         """Mean training loss per slice of the epoch (this process's batches), empty slices left out."""
@@ -281,7 +287,7 @@ class Trainer:
         epoch_stats = self.stepper.collect(self.epoch)
         curve = epoch_stats.loss_per_slot
         if self.stepper.fallback is not None and not self._noted:
-            note = {"event": "note", "epoch": self.epoch, "message": self.stepper.fallback}
+            note = NoteEvent(self.stepper.fallback, self.epoch).to_json()
             self.log.write(note)
             self.notify(note)
             self._noted = True
@@ -289,9 +295,7 @@ class Trainer:
             {**epoch_stats.sums, "correct": epoch_stats.correct, "seen": epoch_stats.seen}
         )  # over all ranks
         seen = totals.pop("seen")
-        stats = {name: totals[name] / seen for name in epoch_stats.sums}
-        stats["train_loss"] = sum(stats.values())
-        stats["train_acc"] = 100.0 * totals["correct"] / seen
+        terms = {name: totals[name] / seen for name in epoch_stats.sums}
         trained = time.perf_counter()  # the statistics' read waited for the epoch's last step
         result = evaluate(distiller.student, test_loader, self.dist)  # strict fp32, whatever the training precision
         evaluated = time.perf_counter()
@@ -302,21 +306,23 @@ class Trainer:
             progress.best_state = {
                 k: v.detach().to("cpu", copy=True) for k, v in distiller.student.state_dict().items()
             }
-        progress.last_event = {
-            "event": "epoch",
-            "epoch": self.epoch,
-            "lr": self.lr,
-            **stats,
-            "test_acc": result.top1,
-            "test_acc_top5": result.top5,
-            "test_loss": result.loss,
-            "best_acc": progress.best_acc,
-            "epoch_time_s": time.perf_counter() - self._tick,
-            "train_loss_curve": self._loss_curve(curve),
-            "train_time_s": trained - self._tick,
-            "eval_time_s": evaluated - trained,
-        }
-        self.files.commit(distiller, self.optimizer, progress)  # the commit (rank 0 only)
+        progress.last_event = EpochEvent(
+            epoch=self.epoch,
+            lr=self.lr,
+            terms=terms,
+            train_loss=sum(terms.values()),
+            train_acc=100.0 * totals["correct"] / seen,
+            test_acc=result.top1,
+            test_acc_top5=result.top5,
+            test_loss=result.loss,
+            best_acc=progress.best_acc,
+            epoch_time_s=time.perf_counter() - self._tick,
+            train_loss_curve=tuple(self._loss_curve(curve)),
+            train_time_s=trained - self._tick,
+            eval_time_s=evaluated - trained,
+        ).to_json()
+        if self.files.enabled:  # the commit (rank 0 only)
+            save_train_state(self.files.ckpt_dir, distiller, self.optimizer, progress, self.cfg.to_json())
         self.files.students(distiller, progress)
         self.log.write(progress.last_event)
         self.files.summary(progress, "running")
@@ -327,11 +333,11 @@ class Trainer:
         message = str(err) or type(err).__name__
         with contextlib.suppress(DskdError, OSError):  # keep the original error if the disk is the problem
             self.files.summary(self.progress, status, error=message)
-            self.log.write({"event": status, "epoch": self.progress.epoch, "error": message})
+            self.log.write(FailureEvent(status == "interrupted", self.progress.epoch, message).to_json())
 
     def finish(self) -> RunResult:
         summary = self.files.summary(self.progress, "finished")
-        end = {"event": "end", **{k: summary[k] for k in ("best_acc", "best_epoch", "last_acc", "wall_time_s")}}
+        end = EndEvent.from_summary(summary).to_json()
         self.log.write(end)
         self.notify(end)
-        return RunResult(self.run_dir, summary)
+        return RunResult(self.run_dir, summary.to_json())

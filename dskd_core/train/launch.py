@@ -24,8 +24,8 @@ from dskd_core.config import RunConfig, Settings
 from dskd_core.device import resolve_device
 from dskd_core.errors import UsageError
 from dskd_core.runlock import LOCK_NAME, RunLock
+from dskd_core.runs.store import check_run_dir
 from dskd_core.train.distributed import launched_world_size, process_device
-from dskd_core.train.rundir import check_run_dir
 from dskd_core.train.setup import load_teacher, open_dataset
 
 #: Exit code when the launcher itself is interrupted (as the CLI's Ctrl-C).

@@ -23,9 +23,8 @@ from torch import Tensor
 from dskd_core.checkpoint import TRAIN_STATE_FORMAT, load_tensors, save_tensors
 from dskd_core.errors import CheckpointError
 from dskd_core.methods import Distiller
-
-TRAIN_STATE = "train_state.safetensors"
-TRAIN_STATE_PREV = "train_state.prev.safetensors"
+from dskd_core.runs.layout import TRAIN_STATE, TRAIN_STATE_PREV
+from dskd_core.runs.records import TrainStateHeader
 
 
 @dataclass
@@ -87,13 +86,13 @@ def save_train_state(
     rng, rng_meta = _rng_tensors()
     tensors.update(rng)
     scalars = {k: v for k, v in asdict(progress).items() if k != "best_state"}
-    metadata = {
-        "format": TRAIN_STATE_FORMAT,
-        "progress": json.dumps(scalars),
-        "rng": json.dumps(rng_meta),
-        "param_groups": json.dumps(opt["param_groups"]),
-        "config": config_json,
-    }
+    metadata = TrainStateHeader(
+        format=TRAIN_STATE_FORMAT,
+        progress=scalars,
+        rng=rng_meta,
+        param_groups=opt["param_groups"],
+        config=config_json,
+    ).to_json()
     save_tensors(ckpt_dir / TRAIN_STATE, tensors, metadata, keep_previous=ckpt_dir / TRAIN_STATE_PREV)
 
 
@@ -158,7 +157,3 @@ def load_train_state(
         f"no usable train state in {ckpt_dir} ({'; '.join(problems) or 'none found'}): "
         "start the run afresh with --overwrite"
     )
-
-
-def has_train_state(ckpt_dir: Path) -> bool:
-    return (ckpt_dir / TRAIN_STATE).exists() or (ckpt_dir / TRAIN_STATE_PREV).exists()

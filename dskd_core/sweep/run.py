@@ -1,148 +1,45 @@
-"""Sweeps: a grid of runs → canonical run folders → a queue that skips, resumes and records.
+"""Running a sweep: each run folder's status, then a queue that skips, resumes and records.
 
-``grid_configs`` builds the DSKD README's grid for one method and pair (scales × plain/--stand ×
-seeds, duplicates removed); ``plan_configs`` reads an arbitrary grid from a TOML plan;
-``run_sweep`` trains what is not finished yet: new runs that share a data stream and a teacher
-in lockstep, interrupted ones resumed, failures recorded without stopping the sweep, and with
-several devices one run per device at a time. A run folder counts as finished only for the same
-config (``config.json`` compared with the request by ``config_differences``); one holding
-another config is refused up front, or replaced with ``overwrite``.
+New runs that share a data stream and a teacher train in lockstep, interrupted ones resume,
+failures are recorded without stopping the sweep, and with several devices one run per device
+at a time. A run folder counts as finished only for the same config (``config.json`` compared
+with the request by ``config_differences``); one holding another config is refused up front,
+or replaced with ``overwrite``.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
 import multiprocessing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dskd_core._compat import tomllib
-from dskd_core.config import RunConfig, Settings, parse_scales
+import torch
+
+from dskd_core.config import RunConfig, Settings
+from dskd_core.device import resolve_device
 from dskd_core.errors import DskdError, UsageError
-from dskd_core.resolve import resolve_run_config
-from dskd_core.train.rundir import ReuseStatus, RunFolder, another_config, inspect_run_dir
+from dskd_core.runs.store import ReuseStatus, RunDir, RunFolder, another_config, inspect_run_dir
+from dskd_core.train import fit
+from dskd_core.train.fast import resolve_execution
+from dskd_core.train.lockstep import can_share, fit_lockstep, stream_key
 
 Status = ReuseStatus
-DEFAULT_SCALES_GRID = ([1], [1, 2], [1, 2, 4])
 
 
-def parse_scales_grid(text: str) -> list[list[int]]:
-    """``"1;1,2;1,2,4"`` → ``[[1], [1, 2], [1, 2, 4]]``."""
-    parts = [p for p in text.split(";") if p.strip()]
-    if not parts:
-        raise UsageError(f"invalid --scales-grid '{text}': separate scale sets with ';', e.g. \"1;1,2;1,2,4\"")
-    return [parse_scales(p) for p in parts]
+def resolved_for(cfg: RunConfig, device: str | torch.device) -> RunConfig:
+    """``cfg`` with what it leaves to the device (fast/precision/compile "auto") decided for ``device``."""
+    where = resolve_device(device) if isinstance(device, str) else device
+    return cfg.model_copy(update=resolve_execution(cfg, where, cfg.world_size).as_config())
 
 
-def parse_seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(p) for p in text.replace(" ", "").split(",") if p]
-    except ValueError:
-        raise UsageError(f"invalid --seeds '{text}': use comma-separated integers, e.g. 0,1,2") from None
-    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise UsageError(f"invalid --seeds '{text}': use distinct non-negative integers, e.g. 0,1,2")
-    return seeds
-
-
-def stand_modes(text: str) -> list[bool]:
-    modes = {"both": [False, True], "on": [True], "off": [False]}
-    if text not in modes:
-        raise UsageError(f"invalid --stand '{text}': use both, on or off")
-    return modes[text]
-
-
-def unique_runs(cfgs: Iterable[RunConfig], runs_dir: Path) -> list[RunConfig]:
-    """Drop configs that land in a run folder already planned (e.g. ``[1]`` twice)."""
-    seen: dict[Path, RunConfig] = {}
-    for cfg in cfgs:
-        seen.setdefault(cfg.run_dir(runs_dir), cfg)
-    return list(seen.values())
-
-
-def grid_configs(
-    method: str,
-    teacher: str | None,
-    student: str,
-    *,
-    runs_dir: Path,
-    scales_grid: Sequence[Sequence[int]] = DEFAULT_SCALES_GRID,
-    stands: Sequence[bool] = (False, True),
-    seeds: Sequence[int] = (0, 1, 2),
-    **resolve: Any,
-) -> list[RunConfig]:
-    """The DSKD README's grid for one method and pair; ``resolve`` goes to ``resolve_run_config``."""
-    flags = dict(resolve.pop("flags", None) or {})
-    cfgs = [
-        resolve_run_config(
-            method=method,
-            teacher=teacher,
-            student=student,
-            flags={**flags, "scales": list(scales), "stand": stand, "seed": seed},
-            **resolve,
-        )
-        for seed, stand, scales in itertools.product(seeds, stands, scales_grid)
-    ]
-    return unique_runs(cfgs, runs_dir)
-
-
-def plan_configs(path: Path, runs_dir: Path) -> list[RunConfig]:
-    """An arbitrary grid from TOML: ``[defaults]`` (run-config keys) and ``[[grid]]`` tables whose list
-    values are crossed (``method``, ``pair = ["resnet32x4:resnet8x4", …]``, ``seed``, ``scales``, …).
-    ``base_temp``/``stand_kd_weight`` are the --base-temp/--kd-weight values used with ``stand``."""
-    try:
-        plan = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"plan file {path} not found: check the --plan path") from None
-    except tomllib.TOMLDecodeError as err:
-        raise UsageError(f"plan file {path} is not valid TOML ({err}): fix it") from None
-    defaults = dict(plan.get("defaults", {}))
-    grids = plan.get("grid", [])
-    if not grids:
-        raise UsageError(f'plan file {path} has no [[grid]] table: add one, e.g. method = ["kd", "dkd"]')
-    cfgs = []
-    for grid in grids:
-        table = {**defaults, **grid}
-        axes = {key: _axis(key, value) for key, value in table.items()}
-        keys = list(axes)
-        for combo in itertools.product(*(axes[k] for k in keys)):
-            cfgs.append(_plan_entry(dict(zip(keys, combo, strict=True)), path))
-    return unique_runs(cfgs, runs_dir)
-
-
-#: Keys whose single value is itself a list: a grid over them is a list of lists.
-LIST_VALUED = frozenset({"scales", "lr_decay_epochs"})
-
-
-def _axis(key: str, value: Any) -> list[Any]:
-    if key in LIST_VALUED:
-        return value if isinstance(value, list) and value and isinstance(value[0], list) else [value]
-    return value if isinstance(value, list) else [value]
-
-
-def _plan_entry(values: dict[str, Any], path: Path) -> RunConfig:
-    pair = values.pop("pair", None)
-    if pair is not None:
-        teacher, _, student = str(pair).partition(":")
-        values.setdefault("teacher", teacher or None)
-        values.setdefault("student", student or teacher)
-    method, student = values.pop("method", None), values.pop("student", None)
-    if not method or not student:
-        raise UsageError(f'plan file {path}: every run needs a method and a student (or pair = "T:S")')
-    teacher, dataset = values.pop("teacher", None), values.pop("dataset", "cifar100")
-    base_temp, stand_kd = values.pop("base_temp", None), values.pop("stand_kd_weight", None)
-    return resolve_run_config(
-        method=method,
-        student=student,
-        teacher=teacher,
-        dataset=dataset,
-        flags=values,
-        stand_base_temp=base_temp,
-        stand_kd_weight=stand_kd,
-    )
+def inspect_for(cfg: RunConfig, run_dir: Path, device: str | torch.device | None = None) -> RunFolder:
+    """:func:`~dskd_core.runs.store.inspect_run_dir` with ``cfg`` first resolved for ``device``, so
+    an old run recorded as ``bf16`` is not the request's TF32 run; without ``device``, ``cfg`` is
+    taken as resolved."""
+    return inspect_run_dir(cfg if device is None else resolved_for(cfg, device), run_dir)
 
 
 def run_status(cfg: RunConfig, runs_dir: Path, device: str | None = None) -> Status:
@@ -154,7 +51,7 @@ def run_status(cfg: RunConfig, runs_dir: Path, device: str | None = None) -> Sta
     committed there. ``conflict``: the folder holds another run (the sweep refuses, unless
     ``overwrite``). ``device``: what ``cfg`` leaves to the device is resolved for it first.
     """
-    return inspect_run_dir(cfg, cfg.run_dir(runs_dir), device).plan(cfg.epochs)
+    return inspect_for(cfg, cfg.run_dir(runs_dir), device).plan(cfg.epochs)
 
 
 def conflict_message(folders: Sequence[RunFolder]) -> str:
@@ -207,7 +104,7 @@ def run_sweep(
     device = devices[0] if devices else settings.device
     for cfg in cfgs:  # every folder is read before anything trains
         run_dir = cfg.run_dir(settings.runs_dir)
-        folders[run_dir] = inspect_run_dir(cfg, run_dir, device)
+        folders[run_dir] = inspect_for(cfg, run_dir, device)
         statuses[run_dir] = folders[run_dir].plan(cfg.epochs)
     conflicts = [folders[d] for d, status in statuses.items() if status == "conflict"]
     if conflicts and not overwrite:
@@ -216,7 +113,7 @@ def run_sweep(
     for cfg in cfgs:
         run_dir = cfg.run_dir(settings.runs_dir)
         if statuses[run_dir] == "done":  # reused as it is: read, never written
-            rows[run_dir] = SweepRow(cfg, run_dir, "done", _read_summary(run_dir))
+            rows[run_dir] = SweepRow(cfg, run_dir, "done", RunDir(run_dir).summary_json())
         else:
             todo.append(cfg)
     speedups: list[float] = []
@@ -229,18 +126,12 @@ def run_sweep(
     return SweepResult([rows[c.run_dir(settings.runs_dir)] for c in cfgs], speedups)
 
 
-def _read_summary(run_dir: Path) -> dict[str, Any]:
-    try:
-        value = json.loads((run_dir / "summary.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def _record(rows: dict[Path, SweepRow], cfg: RunConfig, runs_dir: Path, outcome: Any) -> None:
     run_dir = cfg.run_dir(runs_dir)
     if isinstance(outcome, BaseException):
-        rows[run_dir] = SweepRow(cfg, run_dir, "failed", _read_summary(run_dir), str(outcome) or type(outcome).__name__)
+        rows[run_dir] = SweepRow(
+            cfg, run_dir, "failed", RunDir(run_dir).summary_json(), str(outcome) or type(outcome).__name__
+        )
     else:
         rows[run_dir] = SweepRow(cfg, run_dir, "finished", outcome.summary)
 
@@ -254,9 +145,6 @@ def _run_here(
     speedups: list[float],
     statuses: Mapping[Path, Status],
 ) -> None:
-    from dskd_core.train import fit
-    from dskd_core.train.lockstep import can_share, fit_lockstep, stream_key
-
     def status(cfg: RunConfig) -> Status:
         return statuses[cfg.run_dir(settings.runs_dir)]
 
@@ -295,14 +183,12 @@ def _device_worker(
     cfg_jsons: list[str], settings_json: str, device: str, overwrite: bool = False
 ) -> list[tuple[str, dict[str, Any] | str]]:
     """One process per device: its runs one after another (separately, resumed where possible)."""
-    from dskd_core.train import fit
-
     settings = Settings.model_validate_json(settings_json).model_copy(update={"device": device, "progress": False})
     out: list[tuple[str, dict[str, Any] | str]] = []
     for text in cfg_jsons:
         cfg = RunConfig.model_validate_json(text)
         try:
-            folder = inspect_run_dir(cfg, cfg.run_dir(settings.runs_dir), device)
+            folder = inspect_for(cfg, cfg.run_dir(settings.runs_dir), device)
             status = folder.plan(cfg.epochs)
             if status == "conflict" and not overwrite:
                 raise UsageError(conflict_message([folder]))
@@ -338,7 +224,7 @@ def _run_on_devices(
                 cfg = by_json[text]
                 run_dir = cfg.run_dir(settings.runs_dir)
                 if isinstance(outcome, str):
-                    rows[run_dir] = SweepRow(cfg, run_dir, "failed", _read_summary(run_dir), outcome)
+                    rows[run_dir] = SweepRow(cfg, run_dir, "failed", RunDir(run_dir).summary_json(), outcome)
                 else:
                     rows[run_dir] = SweepRow(cfg, run_dir, "finished", outcome)
 
@@ -351,7 +237,7 @@ def plan_rows(
     with the keys that differ."""
     rows = []
     for c in cfgs:
-        folder = inspect_run_dir(c, c.run_dir(runs_dir), device)
+        folder = inspect_for(c, c.run_dir(runs_dir), device)
         status: str = folder.plan(c.epochs)
         rows.append(
             {
