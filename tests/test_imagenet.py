@@ -11,7 +11,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from dskd_cli.main import app
+from dskd_cli.app import app
 from dskd_core.checkpoint import save_student
 from dskd_core.data import ImageFolderSplit, get_dataset_spec, load_dataset, make_loader
 from dskd_core.data.imagefolder import build_transform
