@@ -1,3 +1,3 @@
-from dskd_cli.main import main
+from dskd_cli.app import main
 
 main()

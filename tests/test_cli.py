@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dskd_cli.main import app
+from dskd_cli.app import app
 
 runner = CliRunner()
 

@@ -17,7 +17,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from dskd_cli.main import app
+from dskd_cli.app import app
 from dskd_core.checkpoint import load_tensors
 from dskd_core.config import Settings
 from dskd_core.data import LoaderOptions, get_dataset_spec, load_dataset, make_loader

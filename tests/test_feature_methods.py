@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from typer.testing import CliRunner
 
-from dskd_cli.main import app
+from dskd_cli.app import app
 from dskd_core.checkpoint import load_tensors
 from dskd_core.data import BatchLoader, LoaderOptions, TensorDataset, get_dataset_spec, load_dataset
 from dskd_core.data.contrast import ContrastSampler

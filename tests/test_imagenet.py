@@ -10,7 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from dskd_cli.main import app
+from dskd_cli.app import app
 from dskd_core.data import ImageFolderSplit, LoaderOptions, get_dataset_spec, load_dataset, make_loader
 from dskd_core.data.imagefolder import build_transform
 from dskd_core.data.shard import Shard

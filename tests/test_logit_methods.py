@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from typer.testing import CliRunner
 
-from dskd_cli.main import app
+from dskd_cli.app import app
 from dskd_core.losses import dkd, rld, standardize, standardized
 from dskd_core.methods import get_method, list_methods
 from dskd_core.methods.logit import LogitDistiller

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from dskd_cli.main import app
+from dskd_cli.app import app
 from dskd_core.sweep import grid_configs
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from dskd_cli.main import app
+from dskd_cli.app import app
 from dskd_core.checkpoint import load_tensors, save_student
 from dskd_core.config import parse_scales
 from dskd_core.errors import DskdError, RunLocked, StorageError, UsageError

@@ -16,7 +16,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from dskd_cli.main import app
+from dskd_cli.app import app
 from dskd_core import quickstart
 from dskd_core.config import RunConfig
 from dskd_core.errors import UsageError

@@ -12,7 +12,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from dskd_cli.main import app
+from dskd_cli.app import app
 from dskd_core.checkpoint import load_tensors
 from dskd_core.resolve import resolve_run_config
 from dskd_core.sweep import grid_configs, plan_configs, run_status, run_sweep

@@ -27,7 +27,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from dskd_cli.main import app
+from dskd_cli.app import app
 from dskd_core import download
 from dskd_core.checkpoint import STUDENT_FORMAT, load_model, load_tensors
 from dskd_core.errors import CheckpointError

@@ -10,7 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from dskd_cli.main import app
+from dskd_cli.app import app
 from dskd_core.evaluation import evaluate_checkpoint
 from dskd_core.train import engine, fit
 from dskd_core.train.evaluate import EvalResult

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from dskd_core.errors import UnknownNameError, UsageError
 from dskd_core.models.base import ZooModel
@@ -104,3 +104,26 @@ def list_aliases(zoo: str) -> dict[str, str]:
     """``{alias: registered name}`` of ``zoo``."""
     _zoo(zoo)
     return {alias: target for (z, alias), (target, _) in _ALIASES.items() if z == zoo}
+
+
+class ModelInfo(NamedTuple):
+    """One row of ``dskd models``: a registered model of a zoo, its parameter count and its aliases."""
+
+    zoo: str
+    name: str
+    parameters: int | None  # None unless counted
+    aliases: str  # comma-separated
+
+
+def describe(zoo: str | None = None, *, params: bool = False, num_classes: int | None = None) -> list[ModelInfo]:
+    """Every registered model of ``zoo`` (every zoo when None), with its aliases; ``params`` builds each
+    model (``num_classes``-way, default the zoo's) to count its parameters."""
+    if zoo is not None and zoo not in ZOOS:
+        raise UsageError(f"unknown zoo '{zoo}': use {' or '.join(ZOOS)}")
+    rows = []
+    for z in ZOOS if zoo is None else (zoo,):
+        aliases = list_aliases(z)
+        for n in list_models(z):
+            count = sum(p.numel() for p in create_model(n, num_classes, zoo=z).parameters()) if params else None
+            rows.append(ModelInfo(z, n, count, ", ".join(a for a, target in aliases.items() if target == n)))
+    return rows

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dskd_core._compat import tomllib
 from dskd_core.config import RunConfig, parse_scales
 from dskd_core.errors import UsageError
-from dskd_core.resolve import resolve_run_config
+from dskd_core.presets import check_source
+from dskd_core.resolve import parse_overrides, resolve_run_config
 
 DEFAULT_SCALES_GRID = ([1], [1, 2], [1, 2, 4])
 
@@ -129,3 +131,65 @@ def _plan_entry(values: dict[str, Any], path: Path) -> RunConfig:
         stand_base_temp=base_temp,
         stand_kd_weight=stand_kd,
     )
+
+
+@dataclass(frozen=True)
+class SweepRequest:
+    """What ``dskd sweep`` asks for: a grid for one method and pair, or a TOML ``plan``, as given."""
+
+    method: str | None = None
+    teacher: str | None = None
+    student: str | None = None
+    seeds: str = "0,1,2"
+    scales_grid: str = "1;1,2;1,2,4"
+    stand: str = "both"
+    plan: Path | None = None
+    dataset: str = "cifar100"
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    base_temp: float | None = None
+    kd_weight: float | None = None
+    teacher_ckpt: Path | None = None
+    preset_source: str | None = None
+    overrides: Sequence[str] = ()
+    deterministic: bool = False
+
+    def configs(self, runs_dir: Path) -> list[RunConfig]:
+        """The run configs: the plan's, or the grid scales × plain/--stand × seeds of the pair."""
+        check_source(self.preset_source)
+        if self.plan is not None and self.preset_source is not None:
+            raise UsageError("--preset-source goes in the plan file with --plan: set preset_source there")
+        if self.plan is not None:
+            if self.method or self.teacher or self.student:
+                raise UsageError("--plan replaces METHOD TEACHER STUDENT: pass one or the other")
+            return plan_configs(self.plan, runs_dir)
+        if not self.method or not self.student:
+            raise UsageError("dskd sweep METHOD TEACHER STUDENT (or --plan FILE): a method and a pair are needed")
+        flags: dict[str, Any] = {
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "teacher_ckpt": str(self.teacher_ckpt) if self.teacher_ckpt else None,
+            "deterministic": self.deterministic or None,
+        }
+        return grid_configs(
+            self.method,
+            self.teacher,
+            self.student,
+            runs_dir=runs_dir,
+            scales_grid=parse_scales_grid(self.scales_grid),
+            stands=stand_modes(self.stand),
+            seeds=parse_seeds(self.seeds),
+            dataset=self.dataset,
+            flags=flags,
+            stand_base_temp=self.base_temp,
+            stand_kd_weight=self.kd_weight,
+            preset_source=self.preset_source,
+            overrides=parse_overrides(list(self.overrides)),
+        )
+
+
+def parse_devices(text: str | None) -> list[str]:
+    """``--devices cuda:0,cuda:1`` as a list; none given: ``[]``."""
+    return [d.strip() for d in text.split(",") if d.strip()] if text else []

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from dskd_cli import render
-from dskd_core.errors import UsageError
+from dskd_cli.options import (
+    TABLE_JSON,
+    SweepDataDir,
+    SweepDevice,
+    SweepRunsDir,
+    SweepTeachersDir,
+    TableJsonFormat,
+    check_format,
+)
+from dskd_core.request import settings_from
+from dskd_core.sweep import SweepRequest, parse_devices, plan_rows, run_sweep
 
 
 def sweep(
@@ -35,10 +45,10 @@ def sweep(
         bool, typer.Option(help="Train runs sharing teacher and data stream together (one teacher forward).")
     ] = True,
     devices: Annotated[str | None, typer.Option(help="Devices, one run per device at a time: cuda:0,cuda:1.")] = None,
-    device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda, cuda:N.")] = None,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Datasets folder.")] = None,
-    teachers_dir: Annotated[Path | None, typer.Option(help="Teacher checkpoints folder.")] = None,
-    runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="Where runs are written.")] = None,
+    device: SweepDevice = None,
+    data_dir: SweepDataDir = None,
+    teachers_dir: SweepTeachersDir = None,
+    runs_dir: SweepRunsDir = None,
     overwrite: Annotated[
         bool,
         typer.Option(
@@ -49,63 +59,37 @@ def sweep(
     dry_run: Annotated[
         bool, typer.Option(help="Print the plan (run names, folders, skip/resume/conflict) and exit.")
     ] = False,
-    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    fmt: TableJsonFormat = "table",
 ) -> None:
     """Run a grid of trainings: scales x plain/--stand x seeds by default; finished runs of its config are skipped."""
-    from dskd_core.config import Settings
-    from dskd_core.resolve import parse_overrides
-    from dskd_core.sweep import grid_configs, parse_scales_grid, parse_seeds, plan_configs, plan_rows, run_sweep
-    from dskd_core.sweep import stand_modes as parse_stand
-
-    if fmt not in ("table", "json"):
-        raise UsageError(f"invalid --format '{fmt}': use table or json")
-    from dskd_core.presets import check_source
-
-    check_source(preset_source)
-    if plan is not None and preset_source is not None:
-        raise UsageError("--preset-source goes in the plan file with --plan: set preset_source there")
-    given: dict[str, Any] = {
-        k: v
-        for k, v in {"device": device, "data_dir": data_dir, "teachers_dir": teachers_dir, "runs_dir": runs_dir}.items()
-        if v is not None
-    }
-    settings = Settings(**given)
-    if plan is not None:
-        if method or teacher or student:
-            raise UsageError("--plan replaces METHOD TEACHER STUDENT: pass one or the other")
-        cfgs = plan_configs(plan, settings.runs_dir)
-    else:
-        if not method or not student:
-            raise UsageError("dskd sweep METHOD TEACHER STUDENT (or --plan FILE): a method and a pair are needed")
-        flags: dict[str, Any] = {
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "lr": lr,
-            "teacher_ckpt": str(teacher_ckpt) if teacher_ckpt else None,
-            "deterministic": deterministic or None,
-        }
-        cfgs = grid_configs(
-            method,
-            teacher,
-            student,
-            runs_dir=settings.runs_dir,
-            scales_grid=parse_scales_grid(scales_grid),
-            stands=parse_stand(stand),
-            seeds=parse_seeds(seeds),
-            dataset=dataset,
-            flags=flags,
-            stand_base_temp=base_temp,
-            stand_kd_weight=kd_weight,
-            preset_source=preset_source,
-            overrides=parse_overrides(set_ or []),
-        )
+    check_format(fmt, TABLE_JSON)
+    settings = settings_from(device=device, data_dir=data_dir, teachers_dir=teachers_dir, runs_dir=runs_dir)
+    request = SweepRequest(
+        method=method,
+        teacher=teacher,
+        student=student,
+        seeds=seeds,
+        scales_grid=scales_grid,
+        stand=stand,
+        plan=plan,
+        dataset=dataset,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        base_temp=base_temp,
+        kd_weight=kd_weight,
+        teacher_ckpt=teacher_ckpt,
+        preset_source=preset_source,
+        overrides=set_ or [],
+        deterministic=deterministic,
+    )
+    cfgs = request.configs(settings.runs_dir)
     if dry_run:
         render.sweep_plan(plan_rows(cfgs, settings.runs_dir, overwrite=overwrite, device=settings.device), fmt)
         return
-    device_list = [d.strip() for d in devices.split(",") if d.strip()] if devices else []
-    with render.training_progress(render.progress_enabled(settings.progress)) as observer:
+    with render.progress_for(settings.progress) as observer:
         result = run_sweep(
-            cfgs, settings, lockstep=lockstep, devices=device_list, observer=observer, overwrite=overwrite
+            cfgs, settings, lockstep=lockstep, devices=parse_devices(devices), observer=observer, overwrite=overwrite
         )
     render.sweep_result(result, fmt)
     if any(row.status == "failed" for row in result.rows):

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from dskd_cli import render
+from dskd_cli.options import CheckDataDir, CheckDevice, FetchTeachersDir
+from dskd_core.request import settings_from
+from dskd_core.teachers import fetch_teachers as fetch
+from dskd_core.teachers import parse_models
+from dskd_core.teachers.checks import check_teachers, ensure_checkable
 
 
 def fetch_teachers(
@@ -16,12 +21,7 @@ def fetch_teachers(
         str | None,
         typer.Option("--models", help="Comma-separated teachers, e.g. resnet56,wrn_40_2 (default: all of them)."),
     ] = None,
-    teachers_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--teachers-dir", help="Where <dataset>/<MODEL>.safetensors go (env DSKD_TEACHERS_DIR; default teachers/)."
-        ),
-    ] = None,
+    teachers_dir: FetchTeachersDir = None,
     url: Annotated[str | None, typer.Option("--url", help="A mirror of the teachers archive (cifar100).")] = None,
     archive: Annotated[
         Path | None, typer.Option("--archive", help="A local copy of the teachers archive, for offline installs.")
@@ -33,21 +33,11 @@ def fetch_teachers(
     force: Annotated[
         bool, typer.Option("--force", help="Download and convert again, even teachers already present.")
     ] = False,
-    data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="Datasets folder, for --check (env DSKD_DATA_DIR; default data/).")
-    ] = None,
-    device: Annotated[
-        str | None, typer.Option("--device", help="For --check: auto, cpu, cuda, cuda:N (env DSKD_DEVICE).")
-    ] = None,
+    data_dir: CheckDataDir = None,
+    device: CheckDevice = None,
 ) -> None:
     """Download, verify and convert the published teachers to <teachers-dir>/<dataset>/<MODEL>.safetensors."""
-    from dskd_core.config import Settings
-    from dskd_core.teachers import fetch_teachers as fetch
-    from dskd_core.teachers import parse_models
-    from dskd_core.teachers.checks import check_teachers, ensure_checkable
-
-    given: dict[str, Any] = {"teachers_dir": teachers_dir, "data_dir": data_dir, "device": device}
-    settings = Settings(**{k: v for k, v in given.items() if v is not None})
+    settings = settings_from(teachers_dir=teachers_dir, data_dir=data_dir, device=device)
     names = parse_models(models)
     if check:
         ensure_checkable(dataset, settings.data_dir)  # before a download that --check could not use

@@ -9,9 +9,10 @@ from typing import Annotated
 import typer
 
 from dskd_cli import render
+from dskd_cli.options import REPORT_FORMATS, ReportFormat, check_format
+from dskd_core.config import Settings
 from dskd_core.errors import DskdError, UsageError
-
-FORMATS = ("table", "md", "csv", "json")
+from dskd_core.report import Hints, build_report, check_metric, group_curves, paper_grids
 
 
 def report(
@@ -23,7 +24,7 @@ def report(
             "(default: the runs dir).",
         ),
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, md, csv or json.")] = "table",
+    fmt: ReportFormat = "table",
     metric: Annotated[
         str, typer.Option(help="best (max over epochs, as papers report) or last top-1; used by Δ and --paper.")
     ] = "best",
@@ -49,11 +50,7 @@ def report(
 
     Exit code 1 when a run's summary.json or config.json cannot be read: it is listed as excluded, with why.
     """
-    from dskd_core.config import Settings
-    from dskd_core.report import Hints, build_report, check_metric, group_curves, paper_grids
-
-    if fmt not in FORMATS:
-        raise UsageError(f"invalid --format '{fmt}': use {', '.join(FORMATS[:-1])} or {FORMATS[-1]}")
+    check_format(fmt, REPORT_FORMATS)
     chosen = check_metric(metric)
     if curves is not None and importlib.util.find_spec("matplotlib") is None:
         raise DskdError("--curves needs matplotlib: pip install -e '.[plot]'")

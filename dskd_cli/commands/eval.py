@@ -1,0 +1,44 @@
+"""``dskd eval``: top-1/top-5 of a checkpoint on a dataset's test split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dskd_cli import render
+from dskd_cli.options import TEXT_JSON, DataDir, Device, TextJsonFormat, check_format, complete_models
+from dskd_core.evaluation import evaluate_checkpoint
+from dskd_core.request import settings_from
+
+
+def eval_(
+    model: Annotated[
+        str,
+        typer.Option("-m", "--model", help="Architecture of the checkpoint.", autocompletion=complete_models),
+    ],
+    checkpoint: Annotated[
+        Path,
+        typer.Option(
+            "-c",
+            "--checkpoint",
+            help="dskd .safetensors, legacy .pth ({'model': state_dict}) or a run folder (its best student).",
+        ),
+    ],
+    dataset: Annotated[
+        str, typer.Option("-d", "--dataset", help="cifar100, imagenet (its val/ split), digits or synthetic.")
+    ] = "cifar100",
+    batch_size: Annotated[
+        int | None, typer.Option("-bs", "--batch-size", help="Test batch size (default: the run's, else 64).")
+    ] = None,
+    image_size: Annotated[int | None, typer.Option(help="imagenet: crop size (default: the run's, else 224).")] = None,
+    device: Device = None,
+    data_dir: DataDir = None,
+    fmt: TextJsonFormat = "text",
+) -> None:
+    """Evaluate a checkpoint on a dataset's test split: top-1 and top-5."""
+    check_format(fmt, TEXT_JSON)
+    settings = settings_from(device=device, data_dir=data_dir)
+    result = evaluate_checkpoint(model, checkpoint, dataset, settings, batch_size=batch_size, image_size=image_size)
+    render.eval_result(result, fmt)

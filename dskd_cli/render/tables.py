@@ -1,0 +1,234 @@
+"""The views of the listing and single-result commands: run and eval results, models, presets,
+quickstart, teachers and sweeps."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich import box
+from rich.table import Table
+
+from dskd_cli.render.console import err, is_quiet, json_out, out, print_wide, text
+from dskd_core.sweep import summary_rows
+from dskd_core.train.run import DryRun, Trained
+
+if TYPE_CHECKING:
+    from dskd_core.models.registry import ModelInfo
+    from dskd_core.presets import Preset
+    from dskd_core.quickstart import QuickstartRun
+    from dskd_core.sweep import SweepResult
+    from dskd_core.teachers import TeacherResult
+    from dskd_core.teachers.checks import CheckResult
+    from dskd_core.train.run import TrainOutcome
+
+
+def run_summary(summary: dict[str, Any], run_dir: str) -> None:
+    if is_quiet():
+        return
+    pair = f"{summary['teacher']}→{summary['student']}" if summary["teacher"] else summary["student"]
+    out.print(
+        f"{summary['variant']} {pair} on {summary['dataset']}: best top-1 {summary['best_acc']:.2f} "
+        f"(epoch {summary['best_epoch']}), last {summary['last_acc']:.2f} after {summary['epochs_done']} epochs, "
+        f"{summary['wall_time_s']:.0f}s → {run_dir}",
+        markup=False,
+    )
+
+
+def eval_result(result: dict[str, Any], fmt: str) -> None:
+    if fmt == "json":
+        json_out(result)
+        return
+    out.print(
+        f"top-1 {result['top1']:.2f}  top-5 {result['top5']:.2f}  loss {result['loss']:.4f}  "
+        f"({result['samples']} {result['dataset']} test images, {result['model']} from {result['checkpoint']})",
+        markup=False,
+    )
+
+
+def models_table(rows: Sequence[ModelInfo]) -> None:
+    """Rows of (zoo, model, parameters or None, aliases)."""
+    table = Table("zoo", "model", "parameters", "also accepted as", box=box.SIMPLE_HEAD)
+    for zoo, name, params, aliases in rows:
+        table.add_row(zoo, name, f"{params / 1e6:.2f} M" if params is not None else "", aliases)
+    out.print(table)
+
+
+def quickstart_table(rows: Sequence[dict[str, Any]]) -> None:
+    table = Table(title="dskd quickstart — digits (offline)")
+    for column in ("run", "model", "variant", "best top-1", "last top-1", "train time"):
+        table.add_column(column, justify="right" if "top-1" in column or "time" in column else "left")
+    for row in rows:
+        table.add_row(
+            row["label"],
+            row["model"],
+            row["variant"],
+            f"{row['best_acc']:.2f}",
+            f"{row['last_acc']:.2f}",
+            f"{row['wall_time_s']:.0f}s",
+        )
+    out.print(table)
+    for row in rows:
+        out.print(f"{row['label']}: {row['run_dir']}", markup=False)
+
+
+def quickstart_runs(runs: Sequence[QuickstartRun], student: str) -> None:
+    """The quickstart's table, then how to evaluate its DSKD student (named ``student`` as given)."""
+    quickstart_table(
+        [
+            {
+                "label": r.label,
+                "model": r.config.student,
+                "run_dir": str(r.result.run_dir),
+                **r.result.summary,
+            }
+            for r in runs
+        ]
+    )
+    best = runs[-1].result.run_dir / "checkpoints" / "student_best.safetensors"
+    text(f"check the DSKD student: dskd eval -m {student} -c '{best}' -d digits")
+
+
+def presets(rows: Sequence[Preset], fmt: str) -> None:
+    if fmt == "json":
+        json_out(
+            [
+                {
+                    "dataset": p.dataset,
+                    "source": list(p.sources),
+                    "sdd": p.sdd,
+                    "method": p.method,
+                    "teacher": p.teacher,
+                    "student": p.student,
+                    "structure": p.structure,
+                    "sdd_scales": p.sdd_scales,
+                    "base_temp": p.base_temp,
+                    "stand_kd_weight": p.stand_kd_weight,
+                    **p.values,
+                    "note": p.note,
+                }
+                for p in rows
+            ]
+        )
+        return
+    datasets = ", ".join(sorted({p.dataset for p in rows}))
+    table = Table(
+        title=f"{len(rows)} presets ({datasets})",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        caption="source: --preset-source; sdd: for runs with SDD scales (on), without (off) or both; "
+        "scales: for --scales auto; τ and w: --base-temp and --kd-weight under --stand; --format json for every value",
+    )
+    for column in ("dataset", "source", "sdd", "method", "teacher", "student", "scales", "τ", "w", "lr", "batch"):
+        table.add_column(column, no_wrap=True)
+    for column in ("β", "from"):
+        table.add_column(column)
+    for p in rows:
+        beta = p.values.get("beta")
+        table.add_row(
+            p.dataset,
+            ",".join(p.sources),
+            "both" if p.sdd is None else "on" if p.sdd else "off",
+            p.method,
+            p.teacher,
+            p.student,
+            ",".join(map(str, p.sdd_scales)),
+            f"{p.base_temp:g}",
+            f"{p.stand_kd_weight:g}",
+            f"{p.values.get('lr', '')}",
+            f"{p.values.get('batch_size', '')}",
+            "" if beta is None else f"{beta:g}",
+            p.note,
+        )
+    print_wide(table)
+
+
+def teachers_fetched(results: Sequence[TeacherResult]) -> None:
+    """One line per teacher on stdout: what was done and where the checkpoint is."""
+    for r in results:
+        if r.status == "missing":
+            out.print(f"{r.model}: missing from the archive, skipped", markup=False)
+            continue
+        done = "converted" if r.status == "converted" else "present (verified)"
+        details = [f"published top-1 {r.published_top1:.2f}"]
+        if r.reported_top1 is not None:
+            details.append(f"checkpoint reports {r.reported_top1:.2f}")
+        if r.epoch is not None:
+            details.append(f"epoch {r.epoch}")
+        out.print(f"{r.model}: {done} → {r.path} ({', '.join(details)})", markup=False)
+
+
+def teacher_checks(results: Sequence[CheckResult]) -> None:
+    """Published vs measured top-1 per teacher on stdout; a warning on stderr for each gap over 1 point."""
+    table = Table("teacher", "published", "measured", "gap", "test images", box=box.SIMPLE_HEAD, pad_edge=False)
+    for r in results:
+        table.add_row(r.model, f"{r.published_top1:.2f}", f"{r.measured_top1:.2f}", f"{r.gap:+.2f}", str(r.samples))
+    out.print(table)
+    for r in results:
+        if r.weak:
+            err.print(
+                f"warning: {r.model} measures {r.measured_top1:.2f}, {r.gap:.2f} points below the published "
+                f"{r.published_top1:.2f}: `dskd train` refuses it unless --allow-weak-teacher",
+                markup=False,
+            )
+
+
+def sweep_plan(rows: Sequence[Mapping[str, Any]], fmt: str) -> None:
+    if fmt == "json":
+        json_out(list(rows))
+        return
+    table = Table(title=f"sweep plan: {len(rows)} runs", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("run", "seed", "pair", "dataset", "status"):
+        table.add_column(column, no_wrap=True)
+    labels = {"done": "done (skip)", "resume": "resume", "new": "new", "conflict": "conflict", "overwrite": "overwrite"}
+    for row in rows:
+        pair = f"{row['teacher']}→{row['student']}" if row["teacher"] else row["student"]
+        status = labels[row["status"]]
+        if row.get("differs"):
+            status += f" ({', '.join(row['differs'])} differ{'s' if len(row['differs']) == 1 else ''})"
+        table.add_row(row["run"], str(row["seed"]), pair, row["dataset"], status)
+    out.print(table)
+    roots = sorted({str(Path(row["run_dir"]).parents[2]) for row in rows})
+    out.print(f"run folders under: {', '.join(roots)} (--format json lists each)", markup=False)
+    conflicts = sum(row["status"] == "conflict" for row in rows)
+    if conflicts:
+        out.print(
+            f"{conflicts} run folder{'s' if conflicts > 1 else ''} hold{'s' if conflicts == 1 else ''} another "
+            "config: the sweep refuses to start until you pass --overwrite (to replace them) or another --runs-dir",
+            markup=False,
+        )
+
+
+def sweep_result(result: SweepResult, fmt: str) -> None:
+    rows = summary_rows(result)
+    if fmt == "json":
+        json_out({"runs": list(rows), "lockstep_speedups": result.speedups})
+        return
+    table = Table(title="sweep", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("run", "seed", "status", "best top-1", "last top-1"):
+        table.add_column(column, justify="right" if "top-1" in column else "left")
+    for row in rows:
+        best = "" if row["best_acc"] is None else f"{row['best_acc']:.2f}"
+        last = "" if row["last_acc"] is None else f"{row['last_acc']:.2f}"
+        status = {"done": "skipped (done)"}.get(row["status"], row["status"])
+        table.add_row(row["run"], str(row["seed"]), status, best, last)
+    out.print(table)
+    for row in rows:
+        if row["error"]:
+            err.print(f"failed: {row['run']} seed {row['seed']}: {row['error']}", markup=False)
+    for speedup in result.speedups:
+        out.print(
+            f"lockstep: {speedup:.2f}x the throughput of separate runs (estimated from the measured "
+            "teacher-forward and data time)",
+            markup=False,
+        )
+
+
+def train_outcome(outcome: TrainOutcome) -> None:
+    """``dskd train``'s result: the resolved config (``--dry-run``), the run's summary, or nothing (``--nproc``:
+    the processes reported)."""
+    if isinstance(outcome, DryRun):
+        json_out(outcome.config.model_dump(mode="json"))
+    elif isinstance(outcome, Trained):
+        run_summary(outcome.result.summary, str(outcome.result.run_dir))
