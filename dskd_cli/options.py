@@ -13,7 +13,20 @@ from typing import Annotated
 import typer
 
 from dskd_core.errors import UsageError
+from dskd_core.methods import get_method, list_methods
+from dskd_core.methods.logit import LogitDistiller
 from dskd_core.models import list_models
+
+
+def _methods_help() -> str:
+    """The registered distillation methods for ``--help``: the logit ones, then the others."""
+    names = [m for m in list_methods() if get_method(m).needs_teacher]
+    logit = [m for m in names if issubclass(get_method(m), LogitDistiller)]
+    return ", ".join(logit) + "; " + ", ".join(m for m in names if m not in logit)
+
+
+#: What ``train --help`` lists as its methods (from the registry, so a new method is listed).
+METHODS_HELP = _methods_help()
 
 
 def complete_models(incomplete: str) -> list[str]:

@@ -146,8 +146,6 @@ def find_preset(
 def select(method: str | None = None, dataset: str | None = None, source: str | None = None) -> list[Preset]:
     """The presets of ``method``, ``dataset`` and ``source`` (None: any); a dataset or method without
     presets is refused, naming the ones that have some."""
-    from dskd_core.errors import UsageError
-
     check_source(source, "--source")
     if dataset is not None and dataset not in {p.dataset for p in load_presets()}:
         raise UsageError(f"no presets for dataset '{dataset}': presets exist for cifar100 and imagenet")

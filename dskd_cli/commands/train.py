@@ -9,7 +9,7 @@ import typer
 
 from dskd_cli import render
 from dskd_cli.invocation import child_argv
-from dskd_cli.options import DataDir, Device, RunsDir, TeachersDir, complete_models
+from dskd_cli.options import METHODS_HELP, DataDir, Device, RunsDir, TeachersDir, complete_models
 from dskd_core.request import TrainRequest
 from dskd_core.train.run import run_train
 
@@ -18,8 +18,8 @@ def train(
     method: Annotated[
         str | None,
         typer.Argument(
-            help="Distillation method (kd, dkd, rld; at, fitnet, reviewkd, crd, nst, pkt, rkd, sp, vid, kdsvd, ofd), "
-            "or vanilla to train MODEL from scratch; omitted with a --config that names it."
+            help=f"Distillation method ({METHODS_HELP}), or vanilla to train MODEL from scratch; omitted with a "
+            "--config that names it."
         ),
     ] = None,
     models: Annotated[

@@ -17,6 +17,7 @@ from rich.progress import (
 )
 
 from dskd_cli.render.console import err, progress_enabled
+from dskd_core.runs.records import EpochEvent, Event, NoteEvent, StartEvent, StepEvent, event_from_json
 
 if TYPE_CHECKING:
     from dskd_core.train.engine import Observer
@@ -24,16 +25,17 @@ if TYPE_CHECKING:
 
 @contextmanager
 def training_progress(enabled: bool) -> Iterator[Observer]:
-    """An observer for the engine's events: a progress bar when interactive, epoch lines otherwise."""
+    """An observer for the engine's events: a progress bar when interactive, epoch lines otherwise.
+
+    The events arrive as their JSON form; each is read back into its typed record
+    (:mod:`dskd_core.runs.records`) before anything of it is shown.
+    """
     if not enabled:
 
         def plain(event: dict[str, Any]) -> None:
-            if event["event"] == "epoch":
-                err.print(_epoch_line(event), markup=False)
-            elif event["event"] in ("start", "resume"):
-                err.print(_start_line(event), markup=False)
-            elif event["event"] == "note":
-                err.print(f"note: {event['message']}", markup=False)
+            line = _line(_record(event))
+            if line is not None:
+                err.print(line, markup=False)
 
         yield plain
         return
@@ -50,43 +52,55 @@ def training_progress(enabled: bool) -> Iterator[Observer]:
         task = bar.add_task("train", total=None, info="")
 
         def observe(event: dict[str, Any]) -> None:
-            kind = event["event"]
-            if kind in ("start", "resume"):
-                bar.console.print(_start_line(event), markup=False)
-            elif kind == "step":
+            record = _record(event)
+            if isinstance(record, StepEvent):
                 bar.update(
                     task,
-                    description=f"epoch {event['epoch']}",
-                    total=event["steps"],
-                    completed=event["step"],
-                    info=f"loss {event['loss']:.3f}" if event.get("loss") is not None else "",
+                    description=f"epoch {record.epoch}",
+                    total=record.steps,
+                    completed=record.step,
+                    info=f"loss {record.loss:.3f}" if record.loss is not None else "",
                 )
-            elif kind == "epoch":
-                bar.console.print(_epoch_line(event), markup=False)
-            elif kind == "note":
-                bar.console.print(f"note: {event['message']}", markup=False)
+            elif (line := _line(record)) is not None:
+                bar.console.print(line, markup=False)
 
         yield observe
 
 
-def _start_line(event: dict[str, Any]) -> str:
-    verb = "resuming after epoch" if event["event"] == "resume" else "starting"
-    line = f"{verb} {event['epoch'] if event['event'] == 'resume' else ''}".rstrip()
-    line += (
-        f" → {event['run_dir']} on {event['device']} ({event['train_samples']} train / {event['test_samples']} test)"
-    )
-    if "world_size" in event:
-        line += f"; {event['world_size']} processes ({event['backend']}), global batch {event['global_batch_size']}"
-    if "teacher_acc" in event:
-        line += f"; teacher top-1 {event['teacher_acc']:.2f}"
-    return line + "".join(f"\n  {note}" for note in event.get("notes", ()))
+def _record(event: dict[str, Any]) -> Event | None:
+    """The typed record of an engine event; None for a kind this view does not show."""
+    try:
+        return event_from_json(event)
+    except ValueError:
+        return None
 
 
-def _epoch_line(event: dict[str, Any]) -> str:
+def _line(record: Event | None) -> str | None:
+    """The line a start, resume, epoch or note event prints; None for the others."""
+    if isinstance(record, StartEvent):
+        return _start_line(record)
+    if isinstance(record, EpochEvent):
+        return _epoch_line(record)
+    if isinstance(record, NoteEvent):
+        return f"note: {record.message}"
+    return None
+
+
+def _start_line(event: StartEvent) -> str:
+    line = f"resuming after epoch {event.epoch}" if event.resumed else "starting"
+    line += f" → {event.run_dir} on {event.device} ({event.train_samples} train / {event.test_samples} test)"
+    if event.world_size is not None:
+        line += f"; {event.world_size} processes ({event.backend}), global batch {event.global_batch_size}"
+    if event.teacher_acc is not None:
+        line += f"; teacher top-1 {event.teacher_acc:.2f}"
+    return line + "".join(f"\n  {note}" for note in event.notes)
+
+
+def _epoch_line(event: EpochEvent) -> str:
     return (
-        f"epoch {event['epoch']:>3}  lr {event['lr']:.4g}  train loss {event['train_loss']:.4f}  "
-        f"train {event['train_acc']:.2f}  test {event['test_acc']:.2f} (top-5 {event['test_acc_top5']:.2f})  "
-        f"best {event['best_acc']:.2f}  {event['epoch_time_s']:.1f}s"
+        f"epoch {event.epoch:>3}  lr {event.lr:.4g}  train loss {event.train_loss:.4f}  "
+        f"train {event.train_acc:.2f}  test {event.test_acc:.2f} (top-5 {event.test_acc_top5:.2f})  "
+        f"best {event.best_acc:.2f}  {event.epoch_time_s:.1f}s"
     )
 
 

@@ -11,6 +11,7 @@ from rich import box
 from rich.table import Table
 
 from dskd_cli.render.console import err, is_quiet, json_out, out, print_wide, text
+from dskd_core.runs.records import Summary
 from dskd_core.sweep import summary_rows
 from dskd_core.train.run import DryRun, Trained
 
@@ -24,14 +25,15 @@ if TYPE_CHECKING:
     from dskd_core.train.run import TrainOutcome
 
 
-def run_summary(summary: dict[str, Any], run_dir: str) -> None:
+def run_summary(summary: Summary, run_dir: str) -> None:
     if is_quiet():
         return
-    pair = f"{summary['teacher']}→{summary['student']}" if summary["teacher"] else summary["student"]
+    pair = f"{summary.teacher}→{summary.student}" if summary.teacher else summary.student
+    last = f"{summary.last_acc:.2f}" if summary.last_acc is not None else "none"
     out.print(
-        f"{summary['variant']} {pair} on {summary['dataset']}: best top-1 {summary['best_acc']:.2f} "
-        f"(epoch {summary['best_epoch']}), last {summary['last_acc']:.2f} after {summary['epochs_done']} epochs, "
-        f"{summary['wall_time_s']:.0f}s → {run_dir}",
+        f"{summary.variant} {pair} on {summary.dataset}: best top-1 {summary.best_acc:.2f} "
+        f"(epoch {summary.best_epoch}), last {last} after {summary.epochs_done} epochs, "
+        f"{summary.wall_time_s:.0f}s → {run_dir}",
         markup=False,
     )
 
@@ -231,4 +233,4 @@ def train_outcome(outcome: TrainOutcome) -> None:
     if isinstance(outcome, DryRun):
         json_out(outcome.config.model_dump(mode="json"))
     elif isinstance(outcome, Trained):
-        run_summary(outcome.result.summary, str(outcome.result.run_dir))
+        run_summary(Summary.from_json(outcome.result.summary), str(outcome.result.run_dir))

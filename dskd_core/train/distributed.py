@@ -28,6 +28,7 @@ from dskd_core.data.shard import Shard
 from dskd_core.device import resolve_device
 from dskd_core.errors import DskdError, UsageError
 from dskd_core.runlock import RunLock
+from dskd_core.train.syncbn import convert_sync_batchnorm
 
 T = TypeVar("T")
 
@@ -178,8 +179,6 @@ def prepare_distiller(distiller: nn.Module, ctx: DistContext, sync_bn: bool) -> 
     """With ``sync_bn`` on several processes, synchronise the BatchNorms of everything but the teacher."""
     if not (sync_bn and ctx.enabled):
         return
-    from dskd_core.train.syncbn import convert_sync_batchnorm
-
     for name, child in list(distiller.named_children()):
         if name != "teacher":
             distiller.add_module(name, convert_sync_batchnorm(child, ctx.device))

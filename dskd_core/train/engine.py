@@ -1,8 +1,10 @@
 """The training loop: one function a reader can hold in their head.
 
-Per epoch: set the step LR, train (the distiller returns named loss terms, the engine weights
-and sums them), evaluate on the test split, commit the train state, then write the student
-files, the log line and ``summary.json``. The engine never branches on a method's name.
+Per epoch: set the step LR, train (the distiller returns named loss terms; the run's
+:class:`~dskd_core.train.step.Step`, the reference or the fast one, weights and sums them and
+steps the optimizer), evaluate on the test split, commit the train state, then write the student
+files, the log line and ``summary.json``. The engine never branches on a method's name, nor on
+which step it holds.
 """
 
 from __future__ import annotations
@@ -234,7 +236,6 @@ class Trainer:
 
     def _reset_epoch_stats(self) -> None:
         self._tick = time.perf_counter()
-        self._train_time = 0.0
         self._curve_n = [0] * CURVE_POINTS  # images per slice of the epoch (the loss curve's weights)
 
     def start(self, train_samples: int, test_samples: int, steps: int, teacher_acc: float | None) -> None:
@@ -248,7 +249,7 @@ class Trainer:
             steps_per_epoch=steps,
             epochs=self.cfg.epochs,
             **self.dist.describe(self.cfg.batch_size),
-            cuda_graphs=self.stepper.graphs if self.execution.fast else None,
+            cuda_graphs=self.stepper.graphs,
             teacher_acc=teacher_acc,
             notes=tuple(self.distiller.describe()),
         ).to_json()
@@ -267,14 +268,12 @@ class Trainer:
         self.stepper.begin_epoch(epoch, self.factors)
 
     def step(self, batch: dict[str, torch.Tensor], step: int, steps: int) -> None:
-        tick = time.perf_counter()
         if self.cfg.lr_schedule != "step":
             for group in self.optimizer.param_groups:
                 group["lr"] = lr_at(self.cfg, self.epoch, (step - 1) / steps)
         slot = min((step - 1) * CURVE_POINTS // max(steps, 1), CURVE_POINTS - 1)  # which tenth of the epoch
         self.stepper.step(batch, slot)
         self._curve_n[slot] += len(batch["target"])
-        self._train_time += time.perf_counter() - tick
         loss = self.stepper.last_loss  # None where the step does not read it back (the fast path)
         self.notify(StepEvent(self.epoch, step, steps, loss).to_json())
 

@@ -36,8 +36,8 @@ class Step(Protocol):
     fallback: str | None
 
     @property
-    def graphs(self) -> str:
-        """Which CUDA graphs run the step (recorded in the start event)."""
+    def graphs(self) -> str | None:
+        """Which CUDA graphs run the step (recorded in the start event); None: the step has no such choice."""
         ...
 
     @property
@@ -71,7 +71,7 @@ class EagerStep:
     the loss is the sum of the terms times this epoch's factors (a missing factor weighs 1).
     """
 
-    graphs = "none"
+    graphs: str | None = None  # no CUDA graphs to choose: the start event leaves the key out
     fallback: str | None = None
 
     def __init__(
