@@ -13,10 +13,13 @@ import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 from typer.core import TyperGroup
+
+if TYPE_CHECKING:
+    from typer._click import Command, Context  # typer's click, for the override's signature
 
 import dskd_core
 from dskd_cli import invocation, render
@@ -29,8 +32,8 @@ from dskd_cli.commands.quickstart import quickstart
 from dskd_cli.commands.report import report
 from dskd_cli.commands.sweep import sweep
 from dskd_cli.commands.train import train
+from dskd_cli.options import METHODS_HELP, methods_help
 from dskd_core.errors import DskdError
-from dskd_core.train.distributed import launched_rank
 
 #: The folders of dskd_core and dskd_cli: their ``UserWarning``s are shown as ``note:`` lines.
 _OWN = tuple(str(Path(p).resolve().parent) + os.sep for p in (dskd_core.__file__, __file__))
@@ -38,6 +41,18 @@ _OWN = tuple(str(Path(p).resolve().parent) + os.sep for p in (dskd_core.__file__
 
 class DskdGroup(TyperGroup):
     """Every failure becomes one line on stderr and an exit code; no tracebacks unless DSKD_DEBUG=1."""
+
+    def resolve_command(self, ctx: Context, args: list[str]) -> tuple[str | None, Command | None, list[str]]:
+        """The command being run; asked for its help, its help texts' ``{methods}`` filled in from the method
+        registry."""
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if "--help" not in rest:  # only the help shows them; reading the registry costs torch's import
+            return name, cmd, rest
+        for param in cmd.params if cmd is not None else ():
+            text = getattr(param, "help", None)
+            if isinstance(text, str) and METHODS_HELP in text:
+                setattr(param, "help", text.replace(METHODS_HELP, methods_help()))  # noqa: B010 (only options and arguments have one)
+        return name, cmd, rest
 
     def main(
         self,
@@ -111,6 +126,8 @@ def _reported_elsewhere(err: DskdError) -> bool:
         return True
     if err.exit_code != 2 or "WORLD_SIZE" not in os.environ:
         return False
+    from dskd_core.train.distributed import launched_rank  # here: the CLI starts without torch
+
     return launched_rank() != 0
 
 

@@ -13,23 +13,26 @@ from typing import Annotated
 import typer
 
 from dskd_core.errors import UsageError
-from dskd_core.methods import get_method, list_methods
-from dskd_core.methods.logit import LogitDistiller
-from dskd_core.models import list_models
 
 
-def _methods_help() -> str:
+def methods_help() -> str:
     """The registered distillation methods for ``--help``: the logit ones, then the others."""
+    from dskd_core.methods import get_method, list_methods  # here: only a command that runs needs torch
+    from dskd_core.methods.logit import LogitDistiller
+
     names = [m for m in list_methods() if get_method(m).needs_teacher]
     logit = [m for m in names if issubclass(get_method(m), LogitDistiller)]
     return ", ".join(logit) + "; " + ", ".join(m for m in names if m not in logit)
 
 
-#: What ``train --help`` lists as its methods (from the registry, so a new method is listed).
-METHODS_HELP = _methods_help()
+#: Where a help text lists the registered methods; :class:`dskd_cli.app.DskdGroup` fills it in when the
+#: command runs (reading the registry needs torch, which ``dskd --help`` does without).
+METHODS_HELP = "{methods}"
 
 
 def complete_models(incomplete: str) -> list[str]:
+    from dskd_core.models import list_models  # here: the CLI starts without torch
+
     return [m for m in list_models(None) if m.startswith(incomplete)]
 
 

@@ -27,7 +27,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dskd_core.errors import UnknownNameError, UsageError
-from dskd_core.sdd import validate_scales
+from dskd_core.scales import validate_scales
 from dskd_core.variants import variant_name
 
 
@@ -51,6 +51,8 @@ class MethodSchema:
     enhanced_by: str | None
     #: The method's own SDD reduction; another one is named in the variant.
     sdd_weighting: str
+    #: Whether the method distils from a teacher (``vanilla`` trains one model).
+    needs_teacher: bool = True
 
 
 _SCHEMAS: dict[str, MethodSchema] = {}
@@ -64,6 +66,11 @@ def register_schema(schema: MethodSchema) -> None:
 
 
 def method_schema(name: str) -> MethodSchema:
+    if not _SCHEMAS:
+        raise UsageError(
+            f"no methods are registered, so method '{name}' is unknown: import dskd_core.methods first "
+            "(dskd_core.resolve and ``from dskd_core import RunConfig`` do)"
+        )
     try:
         return _SCHEMAS[name]
     except KeyError:
@@ -99,6 +106,11 @@ class Settings(BaseSettings):
     progress: bool = True
     workers: int | None = Field(default=None, ge=0)  # ImageNet decoding processes per training process; None = auto
     pin_memory: bool = True  # pinned host memory for ImageNet batches bound for CUDA
+
+
+def settings_from(**given: Any) -> Settings:
+    """:class:`Settings` from the values given (None: not given, so the environment or default applies)."""
+    return Settings(**{k: v for k, v in given.items() if v is not None})
 
 
 class RunConfig(BaseModel):
@@ -221,6 +233,19 @@ class RunConfig(BaseModel):
                 if name in param_keys():
                     return None  # another method's parameter: not set for this one
                 raise
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunConfig:
+        """What the method's schema rules out; the dataset's rules and ``feature_form`` are checked against
+        the registries by ``resolve.check_run_config`` (which ``fit`` and the launcher call too)."""
+        spec = method_schema(self.method)
+        if spec.needs_teacher and not self.teacher:
+            raise ValueError(f"method '{self.method}' needs a teacher: dskd train {self.method} TEACHER STUDENT")
+        if not spec.needs_teacher and self.teacher:
+            raise ValueError(f"method '{self.method}' trains one model: dskd train {self.method} MODEL")
+        if not spec.needs_teacher and (self.scales != [1] or self.stand):
+            raise ValueError(f"--scales/--stand apply to distillation, not to '{self.method}'")
+        return self
 
     @field_validator("scales", mode="before")
     @classmethod

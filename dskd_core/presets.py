@@ -24,7 +24,7 @@ from dskd_core.data import get_dataset_spec
 from dskd_core.errors import DskdError, UsageError
 from dskd_core.methods import get_method
 from dskd_core.models import list_models
-from dskd_core.sdd import validate_scales
+from dskd_core.scales import validate_scales
 
 PRESET_DATASET = "cifar100"
 #: ``--preset-source``: DSKD's config files, or mdistiller's / LSKD's / RLD's published protocol.

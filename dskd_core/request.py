@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from dskd_core.config import RunConfig, Settings, parse_scales
+from dskd_core.config import RunConfig, Settings, parse_scales, settings_from
 from dskd_core.data import get_dataset_spec
 from dskd_core.errors import UsageError
 from dskd_core.methods import get_method, list_methods
@@ -50,11 +50,6 @@ _FLAGS = {"overrides": "--set", "fast": "--fast/--no-fast", "compile": "--compil
 
 #: Flags that resolve a new run, refused with a ``--config`` that is a resolved run config (replayed).
 _RESOLVING = ("scales", "stand", "base_temp", "kd_weight", "same_t", "preset_source", "no_preset")
-
-
-def settings_from(**given: Any) -> Settings:
-    """:class:`Settings` from the values given (None: not given, so the environment or default applies)."""
-    return Settings(**{k: v for k, v in given.items() if v is not None})
 
 
 def _silent(message: str) -> None:

@@ -19,7 +19,7 @@ from dskd_core._compat import tomllib
 from dskd_core.config import RunConfig, parse_scales, run_config_keys
 from dskd_core.data import get_dataset_spec
 from dskd_core.errors import UnknownNameError, UsageError
-from dskd_core.methods import get_method
+from dskd_core.methods import get_method, list_methods
 from dskd_core.models import list_aliases, resolve_model_name
 from dskd_core.presets import DEFAULT_SOURCE, find_preset
 
@@ -39,13 +39,32 @@ def load_run_config(run_dir: Path, *, epochs: int | None = None) -> RunConfig:
     if epochs is not None:
         values["epochs"] = epochs
     try:
-        cfg = RunConfig(**values)
+        cfg = RunConfig(**saved_values(values))
     except ValidationError as err:
         raise UsageError(f"{path}: {describe_validation_error(err)}") from None
     try:
         return check_run_config(cfg)
     except UsageError as err:
         raise UsageError(f"{path}: {err}") from None
+
+
+#: Keys dskd 0.1 accepted, recorded and ignored for the methods without them (it checked only the
+#: feature methods' keys); a saved config that holds one of them for such a method still reads.
+IGNORED_BEFORE = ("alpha", "beta", "alpha_temperature")
+
+
+def saved_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A saved config's values (``config.json``, a replayed ``--config``) as the run schema reads them:
+    the :data:`IGNORED_BEFORE` keys of a method that has no such parameter are dropped (they changed
+    nothing in the run), the rest is left to the schema."""
+    out = dict(values)
+    method = out.get("method")
+    if isinstance(method, str) and method in list_methods():
+        own = get_method(method).Params.model_fields
+        for key in IGNORED_BEFORE:
+            if key not in own:
+                out.pop(key, None)
+    return out
 
 
 def dataset_recipe(dataset: str, student: str) -> dict[str, Any]:
@@ -115,7 +134,7 @@ def load_config_file(path: Path) -> tuple[dict[str, Any], bool]:
             f"config file {path} is JSON but not a whole run config (no {', '.join(missing)}): pass a run's "
             "config.json or --dry-run output, or write the keys you set as TOML (layered over the preset)"
         )
-    return values, True
+    return saved_values(values), True
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -292,7 +311,8 @@ FLAG_KEYS = frozenset(
 
 
 def check_run_config(cfg: RunConfig) -> RunConfig:
-    """``cfg`` checked against the registries: the method's teacher and parameters, the dataset's crop."""
+    """``cfg`` checked against the registries beyond what :class:`RunConfig` checks itself: the dataset's
+    crop size and the method's ``feature_form``."""
     try:
         _check(cfg)
     except ValueError as err:
@@ -302,12 +322,6 @@ def check_run_config(cfg: RunConfig) -> RunConfig:
 
 def _check(cfg: RunConfig) -> None:
     spec = get_method(cfg.method)
-    if spec.needs_teacher and not cfg.teacher:
-        raise ValueError(f"method '{cfg.method}' needs a teacher: dskd train {cfg.method} TEACHER STUDENT")
-    if not spec.needs_teacher and cfg.teacher:
-        raise ValueError(f"method '{cfg.method}' trains one model: dskd train {cfg.method} MODEL")
-    if not spec.needs_teacher and (cfg.scales != [1] or cfg.stand):
-        raise ValueError(f"--scales/--stand apply to distillation, not to '{cfg.method}'")
     data = get_dataset_spec(cfg.dataset)
     if data.resizable and cfg.image_size is None:
         raise ValueError(f"{cfg.dataset} needs a crop size: --image-size 224 (its recipe)")

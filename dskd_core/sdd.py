@@ -9,7 +9,7 @@ row-major.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -18,17 +18,9 @@ from torch import Tensor, nn
 
 from dskd_core.errors import UsageError
 from dskd_core.losses import PerSampleLoss
+from dskd_core.scales import validate_scales
 
-ALLOWED_SCALES = (1, 2, 4)
 Weighting = Literal["region", "mean"]
-
-
-def validate_scales(scales: Iterable[int]) -> tuple[int, ...]:
-    """Return the scales sorted and de-duplicated; refuse anything outside {1, 2, 4} or without 1."""
-    values = tuple(sorted(set(int(s) for s in scales)))
-    if not values or any(s not in ALLOWED_SCALES for s in values) or 1 not in values:
-        raise UsageError(f"invalid scales {list(values)}: use a subset of 1,2,4 that contains 1, e.g. --scales 1,2")
-    return values
 
 
 def num_regions(scales: Sequence[int]) -> int:

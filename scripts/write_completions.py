@@ -15,8 +15,8 @@ import typer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from dskd_cli.app import app
 from dskd_cli.completions import write_all
-from dskd_cli.main import app
 
 
 def main() -> None:

@@ -16,14 +16,6 @@ from typer.testing import CliRunner
 from dskd_cli import render
 from dskd_cli.app import COMMANDS, app
 from dskd_cli.commands import completions as completions_cmd
-from dskd_cli.commands import eval as eval_cmd
-from dskd_cli.commands import fetch_teachers as fetch_cmd
-from dskd_cli.commands import models as models_cmd
-from dskd_cli.commands import presets as presets_cmd
-from dskd_cli.commands import quickstart as quickstart_cmd
-from dskd_cli.commands import report as report_cmd
-from dskd_cli.commands import sweep as sweep_cmd
-from dskd_cli.commands import train as train_cmd
 from dskd_core.config import Settings
 from dskd_core.request import TrainRequest
 from dskd_core.sweep import SweepRequest, SweepResult
@@ -77,7 +69,7 @@ def test_the_command_table_is_the_app() -> None:
 
 def test_train(monkeypatch: pytest.MonkeyPatch) -> None:
     run = Recorder(SimpleNamespace(exit_code=0))
-    monkeypatch.setattr(train_cmd, "run_train", run)
+    monkeypatch.setattr("dskd_core.train.run.run_train", run)
     _invoke(
         "train",
         "kd",
@@ -157,7 +149,7 @@ def test_train_request_resume_conflicts_are_the_flags_given() -> None:
 
 def test_eval(monkeypatch: pytest.MonkeyPatch) -> None:
     evaluate = Recorder({"top1": 1.0})
-    monkeypatch.setattr(eval_cmd, "evaluate_checkpoint", evaluate)
+    monkeypatch.setattr("dskd_core.evaluation.evaluate_checkpoint", evaluate)
     result = _invoke("eval", "-m", "resnet8", "-c", "ck.safetensors", "-d", "digits", "-bs", "32", "--format", "json")
     assert result.stdout.strip().startswith("{")
     assert evaluate.call == (
@@ -169,7 +161,7 @@ def test_eval(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_quickstart(monkeypatch: pytest.MonkeyPatch) -> None:
     run = Recorder([])
     shown = Recorder()
-    monkeypatch.setattr(quickstart_cmd, "run_quickstart", run)
+    monkeypatch.setattr("dskd_core.quickstart.run_quickstart", run)
     monkeypatch.setattr(render, "quickstart_runs", shown)
     _invoke("quickstart", "--epochs", "1", "--seed", "2", "--device", "cpu", "--runs-dir", "r")
     args, kwargs = run.call
@@ -185,14 +177,14 @@ def test_quickstart(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_presets(monkeypatch: pytest.MonkeyPatch) -> None:
     select = Recorder([])
-    monkeypatch.setattr(presets_cmd, "select", select)
+    monkeypatch.setattr("dskd_core.presets.select", select)
     _invoke("presets", "--method", "kd", "-d", "cifar100", "--source", "dskd", "--format", "json")
     assert select.call == (("kd", "cifar100", "dskd"), {})
 
 
 def test_models(monkeypatch: pytest.MonkeyPatch) -> None:
     describe = Recorder([])
-    monkeypatch.setattr(models_cmd, "describe", describe)
+    monkeypatch.setattr("dskd_core.models.registry.describe", describe)
     _invoke("models", "--params", "--zoo", "cifar", "--num-classes", "10")
     assert describe.call == (("cifar",), {"params": True, "num_classes": 10})
 
@@ -207,7 +199,7 @@ def test_completions(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_fetch_teachers(monkeypatch: pytest.MonkeyPatch) -> None:
     fetch = Recorder([])
-    monkeypatch.setattr(fetch_cmd, "fetch", fetch)
+    monkeypatch.setattr("dskd_core.teachers.fetch_teachers", fetch)
     _invoke("fetch-teachers", "--models", "resnet56,wrn_40_2", "--teachers-dir", "t", "--archive", "a.tar", "--force")
     assert fetch.call == (
         ("cifar100", Path("t")),
@@ -231,7 +223,7 @@ def test_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
 
     run = Recorder(SweepResult([], []))
     monkeypatch.setattr(SweepRequest, "configs", configs)
-    monkeypatch.setattr(sweep_cmd, "run_sweep", run)
+    monkeypatch.setattr("dskd_core.sweep.run_sweep", run)
     _invoke(
         "sweep",
         "kd",
@@ -278,7 +270,7 @@ def test_report(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     report = SimpleNamespace(skipped=[], unreadable=[])
     build = Recorder(report)
     shown = Recorder()
-    monkeypatch.setattr(report_cmd, "build_report", build)
+    monkeypatch.setattr("dskd_core.report.build_report", build)
     monkeypatch.setattr(render, "report_groups", shown)
     _invoke("report", str(tmp_path), "--metric", "last", "--teacher", "resnet56", "--format", "md")
     (paths, metric, hints), kwargs = build.call

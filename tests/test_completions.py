@@ -10,8 +10,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from dskd_cli.app import app
 from dskd_cli.completions import FILENAMES, generate
-from dskd_cli.main import app
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The ``dskd`` click group, whose commands the scripts describe.

@@ -54,3 +54,16 @@ def test_an_old_file_with_another_methods_value_is_refused_with_the_key(tmp_path
     (tmp_path / "config.json").write_text(json.dumps(saved))
     with pytest.raises(UsageError, match="crd_nce_k does not apply to method 'kd'"):
         load_run_config(tmp_path)
+
+
+def test_an_old_file_with_a_dkd_key_on_kd_still_loads(tmp_path: Path) -> None:
+    """dskd 0.1 accepted --set alpha/beta/alpha_temperature on every method and ignored them where the
+    method has none; such a run's config.json stays readable (the key changed nothing), and the
+    request itself is now refused with the key named."""
+    saved = json.loads((DATA / "config_0.1_kd.json").read_text())
+    saved.update(alpha=2.0, beta=3.0)
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    cfg = load_run_config(tmp_path)
+    assert cfg.method == "kd" and "alpha" not in cfg.model_dump() and cfg.kd_weight == saved["kd_weight"]
+    with pytest.raises(UsageError, match="alpha does not apply to method 'kd'"):
+        resolve_run_config(method="kd", teacher="resnet32x4", student="resnet8x4", overrides={"alpha": 2.0})

@@ -9,8 +9,7 @@ import typer
 
 from dskd_cli import render
 from dskd_cli.options import TEXT_JSON, DataDir, Device, TextJsonFormat, check_format, complete_models
-from dskd_core.evaluation import evaluate_checkpoint
-from dskd_core.request import settings_from
+from dskd_core.config import settings_from
 
 
 def eval_(
@@ -38,6 +37,8 @@ def eval_(
     fmt: TextJsonFormat = "text",
 ) -> None:
     """Evaluate a checkpoint on a dataset's test split: top-1 and top-5."""
+    from dskd_core.evaluation import evaluate_checkpoint
+
     check_format(fmt, TEXT_JSON)
     settings = settings_from(device=device, data_dir=data_dir)
     result = evaluate_checkpoint(model, checkpoint, dataset, settings, batch_size=batch_size, image_size=image_size)

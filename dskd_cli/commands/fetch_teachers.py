@@ -9,10 +9,7 @@ import typer
 
 from dskd_cli import render
 from dskd_cli.options import CheckDataDir, CheckDevice, FetchTeachersDir
-from dskd_core.request import settings_from
-from dskd_core.teachers import fetch_teachers as fetch
-from dskd_core.teachers import parse_models
-from dskd_core.teachers.checks import check_teachers, ensure_checkable
+from dskd_core.config import settings_from
 
 
 def fetch_teachers(
@@ -37,6 +34,10 @@ def fetch_teachers(
     device: CheckDevice = None,
 ) -> None:
     """Download, verify and convert the published teachers to <teachers-dir>/<dataset>/<MODEL>.safetensors."""
+    from dskd_core.teachers import fetch_teachers as fetch
+    from dskd_core.teachers import parse_models
+    from dskd_core.teachers.checks import check_teachers, ensure_checkable
+
     settings = settings_from(teachers_dir=teachers_dir, data_dir=data_dir, device=device)
     names = parse_models(models)
     if check:

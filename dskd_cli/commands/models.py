@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from dskd_cli import render
-from dskd_core.models.registry import describe
 
 
 def models_(
@@ -21,4 +20,6 @@ def models_(
     ] = None,
 ) -> None:
     """List the registered model names (the names the field uses), per zoo: the dataset picks the zoo."""
+    from dskd_core.models.registry import describe
+
     render.models_table(describe(zoo, params=params, num_classes=num_classes))

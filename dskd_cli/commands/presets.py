@@ -8,7 +8,6 @@ import typer
 
 from dskd_cli import render
 from dskd_cli.options import TABLE_JSON, TableJsonFormat, check_format
-from dskd_core.presets import select
 
 
 def presets_(
@@ -20,5 +19,7 @@ def presets_(
     fmt: TableJsonFormat = "table",
 ) -> None:
     """List the paper presets: per (dataset, source, method, teacher, student, SDD on/off) values."""
+    from dskd_core.presets import select
+
     check_format(fmt, TABLE_JSON)
     render.presets(select(method, dataset, source), fmt)

@@ -8,8 +8,7 @@ import typer
 
 from dskd_cli import render
 from dskd_cli.options import Device, RunsDir, complete_models
-from dskd_core.quickstart import run_quickstart
-from dskd_core.request import settings_from
+from dskd_core.config import settings_from
 
 
 def quickstart(
@@ -25,6 +24,8 @@ def quickstart(
     runs_dir: RunsDir = None,
 ) -> None:
     """Offline demo on the embedded digits: a teacher, a KD student and a DSKD student, in a table."""
+    from dskd_core.quickstart import run_quickstart
+
     settings = settings_from(device=device, runs_dir=runs_dir)
     with render.progress_for(settings.progress) as observer:
         runs = run_quickstart(settings, teacher=teacher, student=student, epochs=epochs, seed=seed, observer=observer)

@@ -12,7 +12,6 @@ from dskd_cli import render
 from dskd_cli.options import REPORT_FORMATS, ReportFormat, check_format
 from dskd_core.config import Settings
 from dskd_core.errors import DskdError, UsageError
-from dskd_core.report import Hints, build_report, check_metric, group_curves, paper_grids
 
 
 def report(
@@ -50,6 +49,8 @@ def report(
 
     Exit code 1 when a run's summary.json or config.json cannot be read: it is listed as excluded, with why.
     """
+    from dskd_core.report import Hints, build_report, check_metric, group_curves, paper_grids
+
     check_format(fmt, REPORT_FORMATS)
     chosen = check_metric(metric)
     if curves is not None and importlib.util.find_spec("matplotlib") is None:

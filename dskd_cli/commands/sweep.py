@@ -17,8 +17,7 @@ from dskd_cli.options import (
     TableJsonFormat,
     check_format,
 )
-from dskd_core.request import settings_from
-from dskd_core.sweep import SweepRequest, parse_devices, plan_rows, run_sweep
+from dskd_core.config import settings_from
 
 
 def sweep(
@@ -62,6 +61,8 @@ def sweep(
     fmt: TableJsonFormat = "table",
 ) -> None:
     """Run a grid of trainings: scales x plain/--stand x seeds by default; finished runs of its config are skipped."""
+    from dskd_core.sweep import SweepRequest, parse_devices, plan_rows, run_sweep
+
     check_format(fmt, TABLE_JSON)
     settings = settings_from(device=device, data_dir=data_dir, teachers_dir=teachers_dir, runs_dir=runs_dir)
     request = SweepRequest(

@@ -10,8 +10,6 @@ import typer
 from dskd_cli import render
 from dskd_cli.invocation import child_argv
 from dskd_cli.options import METHODS_HELP, DataDir, Device, RunsDir, TeachersDir, complete_models
-from dskd_core.request import TrainRequest
-from dskd_core.train.run import run_train
 
 
 def train(
@@ -186,7 +184,11 @@ def train(
     dry_run: Annotated[bool, typer.Option(help="Print the resolved run config as JSON and exit.")] = False,
 ) -> None:
     """Train a student by distillation (METHOD TEACHER STUDENT) or a model from scratch (vanilla MODEL)."""
-    request = TrainRequest.given(**locals())
+    given = dict(locals())  # the flags, before anything else is a local
+    from dskd_core.request import TrainRequest
+    from dskd_core.train.run import run_train
+
+    request = TrainRequest.given(**given)
     render.set_quiet(request.quiet)
     outcome = run_train(request, argv=child_argv(), notify=render.note, progress=render.progress_for)
     render.train_outcome(outcome)

@@ -12,8 +12,6 @@ from rich.table import Table
 
 from dskd_cli.render.console import err, is_quiet, json_out, out, print_wide, text
 from dskd_core.runs.records import Summary
-from dskd_core.sweep import summary_rows
-from dskd_core.train.run import DryRun, Trained
 
 if TYPE_CHECKING:
     from dskd_core.models.registry import ModelInfo
@@ -203,6 +201,8 @@ def sweep_plan(rows: Sequence[Mapping[str, Any]], fmt: str) -> None:
 
 
 def sweep_result(result: SweepResult, fmt: str) -> None:
+    from dskd_core.sweep import summary_rows  # here, not at the top: the CLI starts without torch
+
     rows = summary_rows(result)
     if fmt == "json":
         json_out({"runs": list(rows), "lockstep_speedups": result.speedups})
@@ -230,6 +230,8 @@ def sweep_result(result: SweepResult, fmt: str) -> None:
 def train_outcome(outcome: TrainOutcome) -> None:
     """``dskd train``'s result: the resolved config (``--dry-run``), the run's summary, or nothing (``--nproc``:
     the processes reported)."""
+    from dskd_core.train.run import DryRun, Trained  # here, not at the top: the CLI starts without torch
+
     if isinstance(outcome, DryRun):
         json_out(outcome.config.model_dump(mode="json"))
     elif isinstance(outcome, Trained):

@@ -125,7 +125,8 @@ def register_method(cls: type[Distiller]) -> type[Distiller]:
     """Class decorator: register a distiller under ``cls.name`` (duplicates are refused)."""
     if cls.name in _METHODS:
         raise UsageError(f"method '{cls.name}' is already registered")
-    register_schema(MethodSchema(cls.name, cls.Params, cls.enhanced_by, cls.defaults.get("sdd_weighting", "region")))
+    own_weighting = cls.defaults.get("sdd_weighting", "region")
+    register_schema(MethodSchema(cls.name, cls.Params, cls.enhanced_by, own_weighting, cls.needs_teacher))
     _METHODS[cls.name] = cls
     return cls
 

@@ -4,7 +4,7 @@ A pure function of files: :func:`discover` finds dskd run folders
 (``config.json``/``summary.json``/``log.jsonl``) and legacy logs — mdistiller/DSKD ``worklog.txt``
 epoch blocks and the logit-standardization repo's ``TYPE,TEACHER,STUDENT,BASE_TEMP,KD_WEIGHT[,BETA].txt``
 files — and :func:`build_report` groups them by (dataset, teacher, student, method, variant).
-Nothing here prints; ``dskd_cli/render.py`` turns the returned data into tables.
+Nothing here prints; ``dskd_cli/render/report.py`` turns the returned data into tables.
 
 Policy: a run that did not finish (status other than finished, fewer epochs than configured, a
 legacy log without its closing ``best_acc`` line) is never averaged: it is excluded from n, mean

@@ -10,6 +10,7 @@ which step it holds.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -45,6 +46,7 @@ from dskd_core.train.execution import (
     resolve_execution,
     tf32_mode,
     use_channels_last,
+    whole_step_rule,
 )
 from dskd_core.train.fast import FastStep
 from dskd_core.train.setup import build_distiller, open_dataset
@@ -217,6 +219,8 @@ class Trainer:
             self.notify = lambda event: None
         self.params = list(distiller.trainable_parameters())
         self.execution = execution or Execution()
+        if whole_step_rule(cfg, self.dist.world_size) is False:  # also for an Execution built by hand
+            self.execution = dataclasses.replace(self.execution, whole_step=False)
         self.optimizer = optimizer_for(self.params, cfg, self.execution, device)
         self.resumed = self.dist.on_main(lambda: prepare_run_dir(cfg, run_dir, resume=resume, overwrite=overwrite))
         self.files = RunFiles(cfg, run_dir, device, spec.num_classes, write=self.dist.is_main)

@@ -64,9 +64,13 @@ def resolve_execution(cfg: RunConfig, device: torch.device, world_size: int = 1)
             raise UsageError("--precision bf16 and --compile belong to the fast path: add --fast or drop them")
         return Execution(False, precision, False)
     compiled = cfg.compile if cfg.compile is not None else (cuda and world_size == 1)
-    # one graph for the whole step while the LR is constant for epochs and one process trains
-    whole_step = None if cfg.lr_schedule == "step" and world_size == 1 else False
-    return Execution(True, precision, compiled, whole_step)
+    return Execution(True, precision, compiled, whole_step_rule(cfg, world_size))
+
+
+def whole_step_rule(cfg: RunConfig, world_size: int) -> bool | None:
+    """One CUDA graph for the whole step only while the LR is constant for epochs (it is recorded in the
+    graph) and one process trains (DDP's gradient hooks are not recorded): None (allowed) or False."""
+    return None if cfg.lr_schedule == "step" and world_size == 1 else False
 
 
 @contextlib.contextmanager

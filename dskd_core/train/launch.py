@@ -23,6 +23,7 @@ import torch
 from dskd_core.config import RunConfig, Settings
 from dskd_core.device import resolve_device
 from dskd_core.errors import UsageError
+from dskd_core.resolve import check_run_config
 from dskd_core.runlock import LOCK_NAME, RunLock
 from dskd_core.runs.store import check_run_dir
 from dskd_core.train.distributed import launched_world_size, process_device
@@ -59,6 +60,7 @@ def preflight(
                 f"--nproc {nproc} needs a GPU per process but {visible} are visible: pass --nproc {visible}, or "
                 "--device cpu"
             )
+    check_run_config(cfg)
     data = open_dataset(cfg.dataset, settings, cfg.num_classes)
     load_teacher(cfg, settings, data.spec.num_classes, torch.device("cpu"), allow_weak=allow_weak_teacher)
     folder = run_dir or cfg.run_dir(settings.runs_dir)

@@ -14,6 +14,7 @@ from dskd_core.config import RunConfig, Settings
 from dskd_core.data import DatasetSpec, Split, fitted_spec, get_dataset_spec, load_dataset
 from dskd_core.methods import Distiller, get_method
 from dskd_core.models import ZooModel, create_model
+from dskd_core.resolve import check_run_config
 from dskd_core.teachers.locate import teacher_checkpoint
 
 
@@ -52,7 +53,11 @@ def build_distiller(
     allow_weak_teacher: bool = False,
     teacher: ZooModel | None = None,
 ) -> Distiller:
-    """The student seeded by ``cfg.seed``, the teacher from its checkpoint (or the one given), the method."""
+    """The student seeded by ``cfg.seed``, the teacher from its checkpoint (or the one given), the method.
+
+    ``cfg`` is checked against the registries first (a config built by hand, not resolved, is refused here).
+    """
+    check_run_config(cfg)
     torch.manual_seed(cfg.seed)
     zoo = get_dataset_spec(cfg.dataset).zoo
     student = create_model(cfg.student, num_classes=num_classes, zoo=zoo).to(device)
