@@ -17,6 +17,7 @@ from dskd_core.config import RunConfig
 from dskd_core.download import sha256_file
 from dskd_core.errors import CheckpointError
 from dskd_core.runs.layout import CONFIG_FILE
+from dskd_core.runs.store import UnreadableRun, read_json
 from dskd_core.teachers.manifest import load_manifest
 
 CHECKS_FILE = "checks.json"
@@ -73,7 +74,10 @@ def teacher_checkpoint(cfg: RunConfig, teachers_dir: Path, *, allow_weak: bool =
         if not given.exists():
             raise CheckpointError(f"teacher checkpoint {given} not found: check --teacher-ckpt")
         if given.is_dir() and (given / CONFIG_FILE).is_file():
-            run = json.loads((given / CONFIG_FILE).read_text())
+            try:
+                run = read_json(given / CONFIG_FILE, strict=True)
+            except UnreadableRun as err:
+                raise CheckpointError(f"{given}: {err}: pass another --teacher-ckpt (a run folder or a file)") from None
             if run.get("student") != cfg.teacher or run.get("dataset") != cfg.dataset:
                 raise CheckpointError(
                     f"{given} trained {run.get('student')} on {run.get('dataset')}, not {cfg.teacher} on "
