@@ -10,7 +10,6 @@ verification, resume falls back to it.
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -120,6 +119,7 @@ def _load_one(path: Path, distiller: Distiller, optimizer: torch.optim.Optimizer
         return {k[len(prefix) :]: v.to(device) for k, v in tensors.items() if k.startswith(prefix)}
 
     try:
+        header = TrainStateHeader.from_json(meta)
         distiller.student.load_state_dict(section("student."), strict=True)
         extras = section("extra.")
         if set(extras) != set(distiller.extra_state_dict()):
@@ -130,14 +130,14 @@ def _load_one(path: Path, distiller: Distiller, optimizer: torch.optim.Optimizer
         for key, value in section("optim.").items():
             pid, _, name = key.partition(".")
             slots.setdefault(int(pid), {})[name] = value
-        optimizer.load_state_dict({"state": slots, "param_groups": json.loads(meta["param_groups"])})
+        optimizer.load_state_dict({"state": slots, "param_groups": list(header.param_groups)})
         match_param_layout(optimizer)
-        _restore_rng(tensors, json.loads(meta["rng"]))
+        _restore_rng(tensors, dict(header.rng))
     except (RuntimeError, KeyError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(f"{path} does not fit this run ({first[:120]})") from None
     best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
-    return Progress(**json.loads(meta["progress"]), best_state=best or None)
+    return Progress(**header.progress, best_state=best or None)
 
 
 def load_train_state(
