@@ -86,10 +86,15 @@ def param_keys() -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in out.items()}
 
 
+def common_keys() -> tuple[str, ...]:
+    """The run-config keys every method has: the :class:`RunConfig` fields but ``params``."""
+    return tuple(k for k in RunConfig.model_fields if k != "params")
+
+
 def run_config_keys() -> tuple[str, ...]:
     """The keys of a flat run config (``--set``, ``--config``, ``config.json``): common fields, then every
     registered method's parameters."""
-    common = tuple(k for k in RunConfig.model_fields if k != "params")
+    common = common_keys()
     return common + tuple(k for k in param_keys() if k not in common)
 
 
@@ -352,7 +357,7 @@ def config_differences(saved: Mapping[str, Any], wanted: Mapping[str, Any], *, i
 
 def _json_defaults() -> dict[str, Any]:
     """The run-config fields' defaults as ``config.json`` would hold them (required fields left out)."""
-    fields = [(k, f) for k, f in RunConfig.model_fields.items() if k != "params"]
+    fields = [(k, RunConfig.model_fields[k]) for k in common_keys()]
     defaults: dict[str, Any] = json.loads(
         json.dumps({k: f.get_default(call_default_factory=True) for k, f in fields if not f.is_required()})
     )

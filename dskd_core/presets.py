@@ -19,7 +19,7 @@ from importlib import resources
 from typing import Any, Literal
 
 from dskd_core._compat import tomllib
-from dskd_core.config import RunConfig
+from dskd_core.config import common_keys
 from dskd_core.data import get_dataset_spec
 from dskd_core.errors import DskdError, UsageError
 from dskd_core.methods import get_method
@@ -77,7 +77,7 @@ def _parse(entry: dict[str, Any]) -> Preset:
     if entry.get("sdd") not in (None, True, False):
         raise DskdError(f"{where}: sdd must be true or false: fix presets.toml")
     values = {k: v for k, v in entry.items() if k not in _META_KEYS | _OPTIONAL_META}
-    unknown = set(values) - (set(RunConfig.model_fields) - {"params"}) - set(method.Params.model_fields)
+    unknown = set(values) - set(common_keys()) - set(method.Params.model_fields)
     if unknown:
         raise DskdError(f"{where} sets unknown run-config keys {sorted(unknown)}: fix presets.toml")
     return Preset(

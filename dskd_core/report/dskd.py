@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from dskd_core.config import RunConfig, run_config_keys
+from dskd_core.config import RunConfig, common_keys, run_config_keys
 from dskd_core.errors import DskdError
 from dskd_core.report.naming import variant_name
 from dskd_core.report.records import CONFIG_IGNORED, UNKNOWN, UNREADABLE, RunRecord, UnreadableRun, int_or_none
@@ -150,7 +150,7 @@ def _with_defaults(config: dict[str, Any]) -> dict[str, Any]:
         return config
     missing = {
         name: spec.get_default(call_default_factory=True)
-        for name, spec in RunConfig.model_fields.items()
-        if name not in config and not spec.is_required() and name != "params"
+        for name, spec in ((k, RunConfig.model_fields[k]) for k in common_keys())
+        if name not in config and not spec.is_required()
     }
     return {**missing, **config} if missing else config
