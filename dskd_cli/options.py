@@ -29,6 +29,12 @@ def methods_help() -> str:
 #: command runs (reading the registry needs torch, which ``dskd --help`` does without).
 METHODS_HELP = "{methods}"
 
+#: ``--aug`` of train and sweep: DSKD's, not torchvision's RandAugment.
+AUG_HELP = (
+    "DSKD's strong augmentation after the flip: 2 of 14 RandAugment ops (magnitudes uniform over each range), "
+    "then a Cutout."
+)
+
 
 def complete_models(incomplete: str) -> list[str]:
     from dskd_core.models import list_models  # here: the CLI starts without torch

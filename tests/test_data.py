@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dskd_core.data import BatchLoader, LoaderOptions, augment_batch, get_dataset_spec, load_dataset
+from dskd_core.data import BatchLoader, LoaderOptions, TensorDataset, augment_batch, get_dataset_spec, load_dataset
 from dskd_core.data.testing import write_fake_cifar100
 from dskd_core.errors import DatasetNotFound, UnknownNameError
 
@@ -108,8 +108,9 @@ def test_loader_order_is_a_function_of_seed_and_epoch() -> None:
 
 @pytest.mark.parametrize("train", [True, False])
 @pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("views", [{}, {"aug": True}, {"strong_view": True}], ids=["plain", "aug", "two-view"])
 def test_batches_do_not_depend_on_how_many_the_loader_prepares_at_once(
-    monkeypatch: pytest.MonkeyPatch, train: bool, channels_last: bool
+    monkeypatch: pytest.MonkeyPatch, train: bool, channels_last: bool, views: dict[str, bool]
 ) -> None:
     """The loader augments and normalises chunks of batches at once; any chunk size gives the same stream."""
     from dskd_core.data import loader as loader_module
@@ -127,7 +128,9 @@ def test_batches_do_not_depend_on_how_many_the_loader_prepares_at_once(
             data,
             get_dataset_spec("synthetic"),
             64,
-            LoaderOptions(train=train, device=torch.device("cpu"), seed=4, extras=extras, channels_last=channels_last),
+            LoaderOptions(
+                train=train, device=torch.device("cpu"), seed=4, extras=extras, channels_last=channels_last, **views
+            ),
         )
         loader.set_epoch(3)
         return list(loader)
@@ -139,3 +142,52 @@ def test_batches_do_not_depend_on_how_many_the_loader_prepares_at_once(
         assert a.keys() == b.keys() and b["image"].is_contiguous(memory_format=layout)
         for key in a:
             assert torch.equal(a[key], b[key]), key
+
+
+def _loader(data: TensorDataset, seed: int = 2, epoch: int = 1, **options: bool) -> list[dict[str, torch.Tensor]]:
+    options_ = LoaderOptions(train=True, device=torch.device("cpu"), seed=seed, **options)
+    loader = BatchLoader(data, get_dataset_spec("synthetic"), 32, options_)
+    loader.set_epoch(epoch)
+    return list(loader)
+
+
+def _images(n: int = 96) -> TensorDataset:
+    gen = torch.Generator().manual_seed(5)
+    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=gen)
+    return TensorDataset(images, torch.randint(0, 100, (n,), generator=gen))
+
+
+def test_a_two_view_loader_adds_an_independent_strongly_augmented_view() -> None:
+    """The weak view is the one-view loader's batch; the strong one another crop and flip, then the augmentation."""
+    data = _images()
+    plain, two = _loader(data), _loader(data, strong_view=True)
+    assert len(plain) == len(two) == 3
+    for a, b in zip(plain, two, strict=True):
+        assert set(b) == {"image", "image_strong", "target", "index"}
+        assert torch.equal(a["image"], b["image"]) and torch.equal(a["index"], b["index"])
+        assert b["image_strong"].shape == b["image"].shape
+        assert not torch.equal(b["image"], b["image_strong"])
+    again = _loader(data, strong_view=True)
+    assert all(torch.equal(a["image_strong"], b["image_strong"]) for a, b in zip(two, again, strict=True))
+    other_epoch = _loader(data, epoch=2, strong_view=True)
+    assert not torch.equal(two[0]["image_strong"], other_epoch[0]["image_strong"])
+
+
+def test_aug_is_the_strong_augmentation_of_the_loaders_crops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``aug`` strongly augments the one view after its crop and flip, with draws taken after the crops."""
+    from dskd_core.data import loader as loader_module
+    from dskd_core.data.strong import apply_strong, draw_strong
+
+    data = _images()
+    spec = get_dataset_spec("synthetic")
+    seed, epoch = 2, 1
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    order = torch.randperm(len(data), generator=gen)
+    dy, dx, flip = loader_module.draw_crop_flip(len(order), gen, hflip=spec.hflip)
+    draws = draw_strong(len(order), gen)
+    expected = apply_strong(loader_module.crop_flip(data.images[order], dy, dx, flip), draws)
+    mean = torch.tensor(spec.mean).view(1, 3, 1, 1) * 255.0
+    std = torch.tensor(spec.std).view(1, 3, 1, 1) * 255.0
+    got = torch.cat([b["image"] for b in _loader(data, seed=seed, epoch=epoch, aug=True)])
+    assert torch.allclose(got, (expected.float() - mean) / std)
+    assert not torch.allclose(got, torch.cat([b["image"] for b in _loader(data, seed=seed, epoch=epoch)]))

@@ -161,13 +161,13 @@ def test_clip_grad_bounds_the_global_norm_before_each_step(teacher_run: Path, tm
     assert len(norms) == 4 and max(norms) <= 0.01 * (1 + 1e-4)
 
 
-def test_randaugment_is_seeded_by_the_loader_and_leaves_the_global_rng_alone() -> None:
-    from dskd_core.data.loader import randaugment_batch
+def test_the_strong_augmentation_is_seeded_by_the_loader_and_leaves_the_global_rng_alone() -> None:
+    from dskd_core.data import strong_augment
 
     images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
     before = torch.get_rng_state()
-    a = randaugment_batch(images, torch.Generator().manual_seed(3))
-    b = randaugment_batch(images, torch.Generator().manual_seed(3))
+    a = strong_augment(images, torch.Generator().manual_seed(3))
+    b = strong_augment(images, torch.Generator().manual_seed(3))
     assert torch.equal(torch.get_rng_state(), before)
     assert torch.equal(a, b) and a.shape == images.shape and a.dtype == torch.uint8
     assert not torch.equal(a, images)

@@ -9,6 +9,7 @@ import typer
 
 from dskd_cli import render
 from dskd_cli.options import (
+    AUG_HELP,
     TABLE_JSON,
     SweepDataDir,
     SweepDevice,
@@ -40,6 +41,7 @@ def sweep(
     ] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a run-config key (repeatable).")] = None,
     deterministic: Annotated[bool, typer.Option("--deterministic", help="Deterministic kernels.")] = False,
+    aug: Annotated[bool, typer.Option("--aug", help=AUG_HELP)] = False,
     lockstep: Annotated[
         bool, typer.Option(help="Train runs sharing teacher and data stream together (one teacher forward).")
     ] = True,
@@ -83,6 +85,7 @@ def sweep(
         preset_source=preset_source,
         overrides=set_ or [],
         deterministic=deterministic,
+        aug=aug,
     )
     cfgs = request.configs(settings.runs_dir)
     if dry_run:

@@ -9,7 +9,7 @@ import typer
 
 from dskd_cli import render
 from dskd_cli.invocation import child_argv
-from dskd_cli.options import METHODS_HELP, DataDir, Device, RunsDir, TeachersDir, complete_models
+from dskd_cli.options import AUG_HELP, METHODS_HELP, DataDir, Device, RunsDir, TeachersDir, complete_models
 
 
 def train(
@@ -76,7 +76,7 @@ def train(
         float | None, typer.Option(help="SDD weight of regions whose teacher verdict flips (default 2).")
     ] = None,
     clip_grad: Annotated[float | None, typer.Option(help="Clip the global gradient norm to this value (off).")] = None,
-    aug: Annotated[bool, typer.Option("--aug", help="RandAugment (n=2, m=10) after the flip.")] = False,
+    aug: Annotated[bool, typer.Option("--aug", help=AUG_HELP)] = False,
     no_preset: Annotated[bool, typer.Option("--no-preset", help="Ignore the paper preset for this pair.")] = False,
     preset_source: Annotated[
         str | None,

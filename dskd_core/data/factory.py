@@ -65,8 +65,13 @@ def run_loaders(
     extras: Mapping[str, BatchExtra] | None = None,
     channels_last: bool = False,
     test_batch_size: int | None = None,
+    strong_view: bool = False,
 ) -> tuple[Loader, Loader]:
-    """``(train, test)`` loaders of a run: its batch sizes, seed, augmentation, crop size and workers."""
+    """``(train, test)`` loaders of a run: its batch sizes, seed, augmentation, crop size and workers.
+
+    ``strong_view``: training batches carry a second, strongly augmented view (a method's
+    ``strong_view``, e.g. MLKD's).
+    """
     shard = shard or Shard()
     workers = settings.workers if settings.workers is not None else auto_workers(shard.local_world_size)
 
@@ -75,7 +80,8 @@ def run_loaders(
             train=train,
             device=device,
             seed=cfg.seed,
-            randaugment=cfg.aug and train,
+            aug=cfg.aug and train,
+            strong_view=strong_view and train,
             extras=extras if train else None,
             passes=cfg.epoch_passes if train else 1,
             channels_last=channels_last,

@@ -8,10 +8,11 @@ folder names (``ImageFolder``'s rule, so torchvision's label order for ILSVRC-20
 
 Transforms are the standard ones (mdistiller/dataset/imagenet.py): RandomResizedCrop + horizontal flip for
 training, Resize(size · 256/224) + CenterCrop for evaluation, at ``image_size`` (224 unless
-``--image-size`` says otherwise). Workers return uint8 tensors; normalisation happens on the
-training device. Each training sample's augmentation is drawn from a generator seeded by
-(seed, epoch, sample index), so it is the same for any number of workers or processes and a
-resumed run sees the same crops.
+``--image-size`` says otherwise). Workers return uint8 tensors; the strong augmentation (``--aug``,
+MLKD's strong view) and normalisation happen on the training device. Each training sample's
+augmentation (crops, flips, strong draws) is drawn from generators seeded by (seed, epoch,
+sample index), so it is the same for any number of workers or processes and a resumed run sees
+the same crops.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from dskd_core.data.shard import ShardSampler, stream_seed
+from dskd_core.data.strong import StrongDraws, apply_strong, draw_strong
 from dskd_core.data.types import DatasetSpec, ImageFolderSplit, LoaderOptions
 from dskd_core.errors import DatasetNotFound
 
@@ -36,6 +38,8 @@ SPLITS = ("train", "val")
 FOLDER = "imagenet"
 #: The short side an evaluation image is resized to, relative to the crop (256 for 224).
 RESIZE_RATIO = 256 / 224
+#: Tags a sample's stream of strong-augmentation draws, apart from its crop and flip stream.
+STRONG_STREAM = 0x57A0
 
 
 def _is_image(name: str) -> bool:
@@ -122,17 +126,30 @@ def check_class_count(split: ImageFolderSplit, expected: int | None) -> int:
     return found
 
 
-class _Images(Dataset[tuple[Tensor, int, int]]):
-    """Decoded, transformed images of a split as ``(uint8 (3, S, S), label, index)``."""
+#: Batch keys of the strong draws that travel from the workers with their view.
+_DRAWS = {"image": "draws_image", "image_strong": "draws_image_strong"}
 
-    def __init__(self, split: ImageFolderSplit, transform: Any, seed: int | None) -> None:
+
+class _Images(Dataset[dict[str, Any]]):
+    """Decoded, transformed images of a split as ``{"image": uint8 (3, S, S), "target", "index", …}``.
+
+    For training, ``strong_view`` adds ``image_strong`` (a second crop and flip of the same decoded
+    image) and ``aug`` the strong augmentation's draws of the first view; both are drawn from the
+    sample's own (seed, epoch, index) stream. The strong augmentation itself is applied to the
+    batch on the training device (:func:`~dskd_core.data.strong.apply_strong`).
+    """
+
+    def __init__(
+        self, split: ImageFolderSplit, transform: Any, seed: int | None, *, aug: bool = False, strong_view: bool = False
+    ) -> None:
         self.split, self.transform, self.seed = split, transform, seed
+        self.aug, self.strong_view = aug and seed is not None, strong_view and seed is not None
         self.epoch = 1
 
     def __len__(self) -> int:
         return len(self.split)
 
-    def __getitem__(self, index: int) -> tuple[Tensor, int, int]:
+    def __getitem__(self, index: int) -> dict[str, Any]:
         from PIL import Image
 
         path = self.split.path(index)
@@ -141,22 +158,30 @@ class _Images(Dataset[tuple[Tensor, int, int]]):
                 image = raw.convert("RGB")
         except (OSError, ValueError, Image.DecompressionBombError) as err:
             raise DatasetNotFound(f"cannot read {path} ({type(err).__name__}): replace or remove that file") from None
+        item: dict[str, Any] = {"target": int(self.split.labels[index]), "index": index}
         if self.seed is None:
-            return self.transform(image), int(self.split.labels[index]), index
+            item["image"] = self.transform(image)
+            return item
         # torchvision's transforms draw from the global RNG: seed a forked one per sample.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(stream_seed(self.seed, self.epoch, index))
-            return self.transform(image), int(self.split.labels[index]), index
+            item["image"] = self.transform(image)
+            if self.strong_view:
+                item["image_strong"] = self.transform(image)
+        draws = torch.Generator().manual_seed(stream_seed(self.seed, self.epoch, index, STRONG_STREAM))
+        if self.strong_view:
+            item[_DRAWS["image_strong"]] = draw_strong(1, draws).pack()[0]
+        if self.aug:
+            item[_DRAWS["image"]] = draw_strong(1, draws).pack()[0]
+        return item
 
 
-def build_transform(image_size: int, *, train: bool, randaugment: bool = False) -> Any:
-    """RandomResizedCrop + flip (+ RandAugment) for training; Resize(size · 256/224) + CenterCrop otherwise."""
+def build_transform(image_size: int, *, train: bool) -> Any:
+    """RandomResizedCrop + flip for training; Resize(size · 256/224) + CenterCrop otherwise."""
     from torchvision import transforms as T
 
     if train:
         steps = [T.RandomResizedCrop(image_size), T.RandomHorizontalFlip()]
-        if randaugment:
-            steps.append(T.RandAugment(num_ops=2, magnitude=10))
     else:
         steps = [T.Resize(round(image_size * RESIZE_RATIO)), T.CenterCrop(image_size)]
     return T.Compose([*steps, T.PILToTensor()])
@@ -180,8 +205,10 @@ class ImageFolderLoader:
         self.extras = dict(options.extras or {})
         self.epoch = 1
         image_size = options.image_size or 224
-        transform = build_transform(image_size, train=train, randaugment=options.randaugment)
-        self.dataset = _Images(split, transform, seed if train else None)
+        transform = build_transform(image_size, train=train)
+        self.dataset = _Images(
+            split, transform, seed if train else None, aug=options.aug, strong_view=options.strong_view
+        )
         # seed·1_000_003 + epoch: seeds 0 and 1 must not replay each other's orders an epoch apart.
         self.sampler: DistributedSampler[Any] | ShardSampler = (
             DistributedSampler(self.dataset, world_size, rank, shuffle=True, seed=seed * 1_000_003)
@@ -214,20 +241,30 @@ class ImageFolderLoader:
         batches = iter(self.loader)
         while True:
             try:
-                images, target, index = next(batches)
+                item = next(batches)
             except StopIteration:
                 return
             except DatasetNotFound as err:  # from a worker it carries the worker's traceback: keep the message
                 lines = str(err).strip().splitlines() or [""]
                 raise DatasetNotFound(lines[-1].split(": ", 1)[-1] if len(lines) > 1 else lines[0]) from None
-            image = (images.to(self.device, non_blocking=True).float() - self._mean) / self._std
-            if self.channels_last:
-                image = image.contiguous(memory_format=torch.channels_last)
+            index = item["index"]
             batch = {
-                "image": image,
-                "target": target.to(self.device, non_blocking=True),
+                "target": item["target"].to(self.device, non_blocking=True),
                 "index": index.to(self.device, non_blocking=True),
             }
+            for key in ("image", "image_strong"):
+                if key in item:
+                    batch[key] = self._prepare(item[key], item.get(_DRAWS[key]))
             for key, extra in self.extras.items():
                 batch[key] = extra(index, gen).to(self.device)
             yield batch
+
+    def _prepare(self, images: Tensor, draws: Tensor | None) -> Tensor:
+        """A uint8 view on the device: strongly augmented where its draws came along, then normalised."""
+        images = images.to(self.device, non_blocking=True)
+        if draws is not None:
+            images = apply_strong(images, StrongDraws.unpack(draws))
+        image = (images.float() - self._mean) / self._std
+        if self.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
+        return image

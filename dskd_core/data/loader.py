@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from dskd_core.data.shard import rank_generator, shard_length, shard_order
+from dskd_core.data.strong import StrongDraws, apply_strong, draw_strong
 from dskd_core.data.types import BatchExtra as BatchExtra  # re-exported: methods import it from here
 from dskd_core.data.types import DatasetSpec, LoaderOptions, TensorDataset
 
@@ -54,21 +55,6 @@ def augment_batch(images: Tensor, gen: torch.Generator, hflip: bool = True, pad:
     return crop_flip(images, dy.to(images.device), dx.to(images.device), flip.to(images.device), pad)
 
 
-def randaugment_batch(images: Tensor, gen: torch.Generator) -> Tensor:
-    """RandAugment (n=2, m=10; the DSKD/RLD ``--aug``) per image of a uint8 batch ``(B, C, H, W)``.
-
-    torchvision draws its choices from the global RNG, so it runs inside a forked RNG seeded
-    from ``gen``: the data stream stays a function of (seed, epoch) and training's RNG is untouched.
-    """
-    from torchvision.transforms import v2
-
-    op = v2.RandAugment(num_ops=2, magnitude=10)
-    seed = int(torch.randint(0, 2**62, (1,), generator=gen))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return torch.stack([op(image) for image in images])
-
-
 class BatchLoader:
     """Iterate ``{"image", "target", "index"}`` batches of a :class:`TensorDataset`, as ``options`` say.
 
@@ -77,6 +63,11 @@ class BatchLoader:
     adds one key per entry, computed from the batch's dataset indices with that same generator
     (a distiller's :meth:`batch_extras`, e.g. CRD's ``contrast_index``). A training epoch is
     ``passes`` shuffled passes over the data (the ``epoch_passes`` of small datasets' recipes).
+    ``options.aug`` adds the strong augmentation to the view after its crop and flip;
+    ``options.strong_view`` adds ``image_strong``, a second crop and flip of the same images with
+    the strong augmentation. The epoch's draws are made in a fixed order (order, crops and flips,
+    the second view's crops, flips and strong draws, the view's own strong draws), so the first
+    view of a two-view loader is the batch a one-view loader yields.
     The dataset is moved to ``device`` once; batches are gathered and augmented there.
     """
 
@@ -94,7 +85,8 @@ class BatchLoader:
         self.train = options.train
         self.device = options.device
         self.seed = options.seed
-        self.randaugment = options.randaugment
+        self.aug = options.aug and options.train
+        self.strong_view = options.strong_view and options.train
         self.epoch = 1
         self._mean = torch.tensor(spec.mean, device=self.device).view(1, 3, 1, 1) * 255.0
         self._std = torch.tensor(spec.std, device=self.device).view(1, 3, 1, 1) * 255.0
@@ -122,37 +114,58 @@ class BatchLoader:
         # The epoch's randomness is drawn up front on the CPU and moved once: no host transfer
         # (and so no synchronisation) per batch when the data lives on an accelerator.
         on_device = order.to(self.device)
+        views: list[tuple[tuple[Tensor, Tensor, Tensor], StrongDraws | None]] = []
         if self.train:
-            dy, dx, flip = (t.to(self.device) for t in draw_crop_flip(total, gen, hflip=self.spec.hflip))
+            weak = self._draw_crops(total, gen)
+            second = (self._draw_crops(total, gen), draw_strong(total, gen)) if self.strong_view else None
+            views.append((weak, draw_strong(total, gen) if self.aug else None))
+            if second is not None:
+                views.append(second)
         # Gathered, cropped, flipped and normalised a chunk of batches at a time: a handful of
         # kernels per chunk instead of per batch (at batch 64 a step is a few milliseconds, and a
         # dozen small launches per batch would be a visible share of it). Every image gets the
         # same per-image operations either way, so batches are identical to batch-by-batch ones.
         chunk = self._chunk_images()
+        keys = ("image", "image_strong")
         for first in range(0, total, chunk):
             last = min(first + chunk, total)
             idx = on_device[first:last]
-            images = self._images[idx]
+            raw = self._images[idx]
             if self.train:
-                images = crop_flip(images, dy[first:last], dx[first:last], flip[first:last])
-            if not self.randaugment:
-                images = self._normalize(images)
+                images = [self._view(raw, crops, draws, first, last) for crops, draws in views]
+            else:
+                images = [self._normalize(raw)]
             labels = self._labels[idx]
             for start in range(first, last, self.batch_size):
                 part = slice(start - first, start - first + self.batch_size)
-                image = images[part]
-                if self.randaugment:  # per batch, on the CPU generator's sequence (chunk = one batch)
-                    image = self._normalize(randaugment_batch(image, gen))
-                batch = {"image": image, "target": labels[part], "index": idx[part]}
+                batch = {key: view[part] for key, view in zip(keys, images, strict=False)}
+                batch.update(target=labels[part], index=idx[part])
                 for key, extra in self.extras.items():
                     batch[key] = extra(order[start : start + self.batch_size], gen).to(self.device)
                 yield batch
 
+    def _draw_crops(self, n: int, gen: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
+        dy, dx, flip = draw_crop_flip(n, gen, hflip=self.spec.hflip)
+        return dy.to(self.device), dx.to(self.device), flip.to(self.device)
+
+    def _view(
+        self,
+        raw: Tensor,
+        crops: tuple[Tensor, Tensor, Tensor],
+        draws: StrongDraws | None,
+        first: int,
+        last: int,
+    ) -> Tensor:
+        """The chunk ``[first, last)`` as a training view: cropped, flipped, strongly augmented if asked, normalised."""
+        dy, dx, flip = crops
+        images = crop_flip(raw, dy[first:last], dx[first:last], flip[first:last])
+        if draws is not None:
+            images = apply_strong(images, draws[first:last])
+        return self._normalize(images)
+
     def _chunk_images(self) -> int:
-        """Images per chunk: whole batches, about :data:`CHUNK_BYTES` of normalised float32."""
-        if self.randaugment:
-            return self.batch_size
-        per_image = 4 * int(self._images[0].numel()) if len(self._images) else 1
+        """Images per chunk: whole batches, about :data:`CHUNK_BYTES` of normalised float32 (all views)."""
+        per_image = 4 * int(self._images[0].numel()) * (2 if self.strong_view else 1) if len(self._images) else 1
         return max(1, CHUNK_BYTES // (per_image * self.batch_size)) * self.batch_size
 
     def _normalize(self, images: Tensor) -> Tensor:

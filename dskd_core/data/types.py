@@ -91,16 +91,20 @@ class LoaderOptions:
     """How a loader batches a split, besides the split, its spec and the batch size.
 
     ``train``: shuffled and augmented (the order and augmentation of epoch ``e`` a function of
-    ``(seed, e)``), else in order. ``extras``: one more batch key per entry (a method's
-    :meth:`batch_extras`). ``shard``: this process's share of every epoch. ``passes`` applies to
-    in-memory splits (shuffled passes per training epoch); ``image_size`` (None: 224), ``workers``
-    and ``pin_memory`` to ImageFolder splits.
+    ``(seed, e)``), else in order. ``aug``: the training view also gets the strong augmentation
+    (:func:`dskd_core.data.strong_augment`, DSKD's ``--aug``) after the crop and flip.
+    ``strong_view``: every training batch also holds ``image_strong``, an independent crop and flip
+    of the same images followed by the strong augmentation (MLKD's two views). ``extras``: one
+    more batch key per entry (a method's :meth:`batch_extras`). ``shard``: this process's share of
+    every epoch. ``passes`` applies to in-memory splits (shuffled passes per training epoch);
+    ``image_size`` (None: 224), ``workers`` and ``pin_memory`` to ImageFolder splits.
     """
 
     train: bool
     device: torch.device
     seed: int = 0
-    randaugment: bool = False
+    aug: bool = False
+    strong_view: bool = False
     extras: Mapping[str, BatchExtra] | None = None
     passes: int = 1
     channels_last: bool = False
@@ -114,7 +118,8 @@ class Loader(Protocol):
     """What training and evaluation ask of a loader (``BatchLoader``, ``ImageFolderLoader``).
 
     ``set_epoch(e)`` before iterating epoch ``e``; ``len()`` batches; iteration yields
-    ``{"image", "target", "index"}`` batches (plus one key per requested extra) on the device.
+    ``{"image", "target", "index"}`` batches (plus ``image_strong`` for a two-view loader and one
+    key per requested extra) on the device.
     """
 
     def set_epoch(self, epoch: int) -> None: ...

@@ -154,6 +154,7 @@ class SweepRequest:
     preset_source: str | None = None
     overrides: Sequence[str] = ()
     deterministic: bool = False
+    aug: bool = False
 
     def configs(self, runs_dir: Path) -> list[RunConfig]:
         """The run configs: the plan's, or the grid scales × plain/--stand × seeds of the pair."""
@@ -172,6 +173,7 @@ class SweepRequest:
             "lr": self.lr,
             "teacher_ckpt": str(self.teacher_ckpt) if self.teacher_ckpt else None,
             "deterministic": self.deterministic or None,
+            "aug": self.aug or None,
         }
         return grid_configs(
             self.method,
