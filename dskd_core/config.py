@@ -53,6 +53,8 @@ class MethodSchema:
     sdd_weighting: str
     #: Whether the method distils from a teacher (``vanilla`` trains one model).
     needs_teacher: bool = True
+    #: Whether the method trains on a weak and a strong view of each image (MLKD).
+    strong_view: bool = False
 
 
 _SCHEMAS: dict[str, MethodSchema] = {}
@@ -152,7 +154,7 @@ class RunConfig(BaseModel):
     sdd_complementary: float = Field(2.0, gt=0)
     sdd_weighting: Literal["region", "mean"] = "region"
     clip_grad: float | None = Field(None, gt=0)  # max global grad norm; None = no clipping
-    aug: bool = False  # RandAugment(n=2, m=10) after the flip
+    aug: bool = False  # DSKD's strong augmentation (dskd_core.data.strong) on the training view, after the flip
     epoch_passes: int = Field(1, ge=1)  # shuffled passes over the training set per epoch (digits: 8)
     # execution (README "Fast path"); None/auto = decided by the device, the effective value is recorded
     fast: bool | None = None  # device-side step: autocast, channels_last, no host syncs; auto = on CUDA
@@ -250,6 +252,13 @@ class RunConfig(BaseModel):
             raise ValueError(f"method '{self.method}' trains one model: dskd train {self.method} MODEL")
         if not spec.needs_teacher and (self.scales != [1] or self.stand):
             raise ValueError(f"--scales/--stand apply to distillation, not to '{self.method}'")
+        if spec.strong_view and self.aug:
+            raise ValueError(
+                f"'{self.method}' always augments its strong view and never its weak one (as DSKD, whose --aug "
+                f"changes nothing for it): drop --aug, or train {self.method}_noaug with --aug"
+                if f"{self.method}_noaug" in _SCHEMAS
+                else f"'{self.method}' always augments its strong view and never its weak one: drop --aug"
+            )
         return self
 
     @field_validator("scales", mode="before")

@@ -466,7 +466,8 @@ def test_feature_presets_cover_the_upstream_configs_and_keep_the_logit_ones() ->
     presets = load_presets()
     feature = {(p.method, p.teacher, p.student) for p in presets if p.method in CLASSIC}
     assert feature == {(m, "resnet32x4", "resnet8x4") for m in CLASSIC}
-    assert len([p for p in presets if p.method in ("kd", "dkd", "rld") and p.dataset == "cifar100"]) == 42
+    logit = ("kd", "dkd", "rld", "mlkd", "mlkd_noaug")
+    assert len([p for p in presets if p.method in logit and p.dataset == "cifar100"]) == 70
 
 
 def test_method_parameters_apply_only_to_their_methods() -> None:

@@ -98,6 +98,12 @@ README_ROWS: dict[str, dict[str, Any]] = {
         "scales": [1, 2, 4],
         "sdd_weighting": "mean",  # DSKD's SDD_DKD.py: mean loss × mean region weight
     },
+    # DSKD's configs/cifar100/mlkd/*.yaml: 480 epochs (960 for ShuffleV2), LR as written, no KD block.
+    "dskd train mlkd resnet32x4 resnet8x4": {**KD, "scales": [1], "stand": False, "lr": 0.025, "epochs": 480},
+    "dskd train mlkd resnet32x4 resnet8x4 --stand": {**KD_STAND, "scales": [1], "lr": 0.025, "epochs": 480},
+    "dskd train mlkd resnet32x4 ShuffleV2": {**KD, "scales": [1], "stand": False, "lr": 0.01, "epochs": 960},
+    # mlkd_noaug/*.yaml: 240 epochs, LR 0.05; --aug sets EXPERIMENT.AUG.
+    "dskd train mlkd_noaug resnet32x4 resnet8x4 --aug": {**KD, "scales": [1], "lr": 0.05, "aug": True},
     "dskd train rld resnet56 resnet20 --scales 1,2 --stand": {
         **rld(stand=True, w=6.0, t=5.0),  # the README's homogeneous --base-temp 5 --kd-weight 6
         "scales": [1, 2],

@@ -7,6 +7,7 @@ from dskd_core.methods import (  # noqa: F401  (registration side effect)
     fitnet,
     kd,
     kdsvd,
+    mlkd,
     nst,
     ofd,
     pkt,

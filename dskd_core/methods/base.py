@@ -32,6 +32,10 @@ class Distiller(nn.Module):
     needs_teacher: ClassVar[bool] = True
     #: What the method needs from a batch besides ``image`` and ``target`` (e.g. ``index``).
     batch_keys: ClassVar[frozenset[str]] = frozenset()
+    #: Whether the method trains on two views of every image: ``image`` (the weak one: crop and flip)
+    #: and ``image_strong`` (its own crop and flip, then the strong augmentation). The loaders provide
+    #: the second view when the run's method asks for it; the engine never looks at the method's name.
+    strong_view: ClassVar[bool] = False
     #: The method's own hyperparameters with their defaults (``cfg.params`` is an instance).
     Params: ClassVar[type[MethodParams]] = MethodParams
     #: The method's values of common run-config keys (CE/KD weights, T, warm-up, SDD reduction),
@@ -126,7 +130,9 @@ def register_method(cls: type[Distiller]) -> type[Distiller]:
     if cls.name in _METHODS:
         raise UsageError(f"method '{cls.name}' is already registered")
     own_weighting = cls.defaults.get("sdd_weighting", "region")
-    register_schema(MethodSchema(cls.name, cls.Params, cls.enhanced_by, own_weighting, cls.needs_teacher))
+    register_schema(
+        MethodSchema(cls.name, cls.Params, cls.enhanced_by, own_weighting, cls.needs_teacher, cls.strong_view)
+    )
     _METHODS[cls.name] = cls
     return cls
 

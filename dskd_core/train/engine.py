@@ -155,6 +155,7 @@ def fit(
                 shard=dist.shard,
                 extras=distiller.batch_extras(),
                 channels_last=execution.fast,
+                strong_view=distiller.strong_view,
                 # evaluation does not depend on the batch size: the fast path evaluates in large batches
                 test_batch_size=max(cfg.test_batch_size, FAST_EVAL_BATCH) if execution.fast else None,
             )
