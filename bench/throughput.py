@@ -1,16 +1,17 @@
 """Training throughput: a reference-style loop against dskd's engine step, in one process.
 
-For KD and DSKD (KD + SDD[1,2,4] + logit standardization) on resnet32x4 → resnet8x4 at batch 64
-with synthetic CIFAR-shaped data, times
+For KD, DSKD (KD + SDD[1,2,4] + logit standardization), MLKD and MLKD + LS (two views, four
+network passes a step) on resnet32x4 → resnet8x4 at batch 64 with synthetic CIFAR-shaped data, times
 
 - ``reference``: the loop of the published trainers — a torch DataLoader (2 workers) with
   torchvision's RandomCrop(32, padding=4) + RandomHorizontalFlip + ToTensor + Normalize on the
-  CPU, fp32, eager, a host read of the loss every step;
+  CPU, fp32, eager, a host read of the loss every step (MLKD: a second, strong view per image,
+  with torchvision's RandAugment(2, 10) standing in for the CPU cost of DSKD's PIL ops);
 - ``engine``: dskd's :class:`~dskd_core.train.fast.FastStep` on device-resident data with the
-  batched crop/flip, in fp32 and bf16, eager and compiled; on CUDA compiled twice: with
-  torch.compile's CUDA graphs around the forward and the backward (``per-call graphs``, the
-  path of per-step LR schedules) and with the whole step as one CUDA graph (``whole-step
-  graph``, the default of ``dskd train``),
+  batched crop/flip (MLKD: and the batched strong augmentation of the second view), in fp32 and
+  bf16, eager and compiled; on CUDA compiled twice: with torch.compile's CUDA graphs around the
+  forward and the backward (``per-call graphs``, the path of per-step LR schedules) and with the
+  whole step as one CUDA graph (``whole-step graph``, the default of ``dskd train``),
 
 and prints images/s, the projected minutes per 240-epoch CIFAR-100 run (50,000 images per
 epoch) and the ratio to the reference loop of the same method. Compilation happens in the
@@ -48,7 +49,13 @@ from dskd_core.train.fast import Execution, FastStep, optimizer_for, tf32_mode, 
 
 CIFAR_TRAIN_IMAGES = 50_000
 EPOCHS = 240
-METHODS = {"kd": {}, "dskd": {"scales": [1, 2, 4], "stand": True}}
+#: bench name -> (method, flags)
+METHODS: dict[str, tuple[str, dict[str, object]]] = {
+    "kd": ("kd", {}),
+    "dskd": ("kd", {"scales": [1, 2, 4], "stand": True}),
+    "mlkd": ("mlkd", {}),
+    "mlkd+ls": ("mlkd", {"stand": True}),
+}
 
 
 @dataclass
@@ -62,7 +69,8 @@ class Row:
 
 
 def make_config(method: str, teacher: str, student: str) -> RunConfig:
-    return resolve_run_config(method="kd", teacher=teacher, student=student, dataset="cifar100", flags=METHODS[method])
+    name, flags = METHODS[method]
+    return resolve_run_config(method=name, teacher=teacher, student=student, dataset="cifar100", flags=flags)
 
 
 def make_distiller(cfg: RunConfig, device: torch.device) -> Distiller:
@@ -85,28 +93,26 @@ def sync(device: torch.device) -> None:
 class _Cifar(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
     """A CIFAR-style dataset: HWC uint8 arrays turned into PIL images, then torchvision transforms."""
 
-    def __init__(self, data: TensorDataset) -> None:
+    def __init__(self, data: TensorDataset, strong_view: bool = False) -> None:
         from torchvision import transforms
 
         spec = get_dataset_spec("cifar100")
         self.images = data.images.permute(0, 2, 3, 1).contiguous().numpy()
         self.labels = data.labels.tolist()
-        self.transform = transforms.Compose(
-            [
-                transforms.RandomCrop(32, padding=4),
-                transforms.RandomHorizontalFlip(),
-                transforms.ToTensor(),
-                transforms.Normalize(spec.mean, spec.std),
-            ]
-        )
+        crop = [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()]
+        tail = [transforms.ToTensor(), transforms.Normalize(spec.mean, spec.std)]
+        self.transform = transforms.Compose([*crop, *tail])
+        self.strong = transforms.Compose([*crop, transforms.RandAugment(2, 10), *tail]) if strong_view else None
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
         from PIL import Image
 
-        return self.transform(Image.fromarray(self.images[i])), self.labels[i]
+        image = Image.fromarray(self.images[i])
+        views = [self.transform(image)] + ([self.strong(image)] if self.strong is not None else [])
+        return (*views, torch.tensor(self.labels[i]))
 
 
 def reference_loop(cfg: RunConfig, data: TensorDataset, device: torch.device, warmup: int, steps: int) -> float:
@@ -114,7 +120,7 @@ def reference_loop(cfg: RunConfig, data: TensorDataset, device: torch.device, wa
     params = list(distiller.trainable_parameters())
     optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     loader = torch.utils.data.DataLoader(
-        _Cifar(data),
+        _Cifar(data, distiller.strong_view),
         batch_size=cfg.batch_size,
         shuffle=True,
         num_workers=2,
@@ -123,19 +129,21 @@ def reference_loop(cfg: RunConfig, data: TensorDataset, device: torch.device, wa
         persistent_workers=True,
     )
 
-    def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches() -> Iterator[list[torch.Tensor]]:
         while True:
             yield from loader
 
     distiller.train()
     start = 0.0
-    for i, (image, target) in enumerate(batches()):
+    keys = ("image", "image_strong") if distiller.strong_view else ("image",)
+    for i, (*views, target) in enumerate(batches()):
         if i == warmup:
             sync(device)
             start = time.perf_counter()
         if i == warmup + steps:
             break
-        batch = {"image": image.to(device, non_blocking=True), "target": target.to(device, non_blocking=True)}
+        batch = {key: view.to(device, non_blocking=True) for key, view in zip(keys, views, strict=True)}
+        batch["target"] = target.to(device, non_blocking=True)
         _, terms = distiller(batch, 1)
         loss = torch.stack(list(terms.values())).sum()
         optimizer.zero_grad(set_to_none=True)
@@ -162,9 +170,8 @@ def engine_loop(
     optimizer = optimizer_for(params, cfg, execution, device)
     runner = FastStep(distiller, optimizer, params, execution, device, whole_step=whole_step)
     runner.set_factors(distiller.term_weights(1))
-    loader = BatchLoader(
-        data, get_dataset_spec("cifar100"), cfg.batch_size, LoaderOptions(train=True, device=device, channels_last=True)
-    )
+    options = LoaderOptions(train=True, device=device, channels_last=True, strong_view=distiller.strong_view)
+    loader = BatchLoader(data, get_dataset_spec("cifar100"), cfg.batch_size, options)
 
     def batches() -> Iterator[dict[str, torch.Tensor]]:
         epoch = 0
@@ -261,7 +268,7 @@ def main() -> None:
             row = Row(method, label, ips, CIFAR_TRAIN_IMAGES * EPOCHS / ips / 60, ips / base if base else None, host)
             rows.append(row)
             print(
-                f"  {method:5s} {label:48s} {ips:9,.0f} img/s  ({time.perf_counter() - tick:.0f} s incl. warm-up)",
+                f"  {method:7s} {label:48s} {ips:9,.0f} img/s  ({time.perf_counter() - tick:.0f} s incl. warm-up)",
                 flush=True,
             )
 
