@@ -6,7 +6,7 @@ _dskd() {
         COMPREPLY=($(compgen -W "train eval quickstart presets models completions report sweep fetch-teachers" -- "$cur")); return
     fi
     local models="MobileNetV1 MobileNetV2 ResNet18 ResNet34 ResNet50 ShuffleV1 ShuffleV2 resnet110 resnet14 resnet20 resnet32 resnet32x4 resnet44 resnet56 resnet8 resnet8x4 vgg11 vgg13 vgg16 vgg19 vgg8 wrn_16_1 wrn_16_2 wrn_40_1 wrn_40_2"
-    local methods="at crd dkd fitnet kd kdsvd nst ofd pkt reviewkd rkd rld sp vanilla vid"
+    local methods="at crd dkd fitnet kd kdsvd mlkd mlkd_noaug nst ofd pkt reviewkd rkd rld sp vanilla vid"
     local datasets="cifar100 digits imagenet synthetic"
     local shells="bash zsh fish"
     case "${COMP_WORDS[1]}" in
@@ -69,7 +69,7 @@ _dskd() {
                 --dataset|-d) COMPREPLY=($(compgen -W "$datasets" -- "$cur")); return;;
                 --teacher-ckpt|--data-dir|--teachers-dir|--runs-dir) COMPREPLY=($(compgen -f -- "$cur")); return;;
             esac
-            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--seeds --scales-grid --stand --plan --dataset -d --epochs --batch-size --lr --base-temp --kd-weight --teacher-ckpt --preset-source --set --deterministic --lockstep --devices --device --data-dir --teachers-dir --runs-dir --overwrite --dry-run --format -h --help" -- "$cur")); return; fi
+            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--seeds --scales-grid --stand --plan --dataset -d --epochs --batch-size --lr --base-temp --kd-weight --teacher-ckpt --preset-source --set --deterministic --aug --lockstep --devices --device --data-dir --teachers-dir --runs-dir --overwrite --dry-run --format -h --help" -- "$cur")); return; fi
             ;;
         fetch-teachers)
             case "$prev" in

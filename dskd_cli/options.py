@@ -30,10 +30,7 @@ def methods_help() -> str:
 METHODS_HELP = "{methods}"
 
 #: ``--aug`` of train and sweep: DSKD's, not torchvision's RandAugment.
-AUG_HELP = (
-    "DSKD's strong augmentation after the flip: 2 of 14 RandAugment ops (magnitudes uniform over each range), "
-    "then a Cutout."
-)
+AUG_HELP = "DSKD's strong augmentation after the flip: RandAugment (2 of 14 ops) + Cutout."
 
 
 def complete_models(incomplete: str) -> list[str]:

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from dskd_core._compat import tomllib
 from dskd_core.config import RunConfig, parse_scales, run_config_keys
 from dskd_core.data import get_dataset_spec
+from dskd_core.data.types import MethodRecipe
 from dskd_core.errors import UnknownNameError, UsageError
 from dskd_core.methods import get_method, list_methods
 from dskd_core.models import list_aliases, resolve_model_name
@@ -170,7 +171,8 @@ def resolve_run_config(
     replay: Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> RunConfig:
-    """Layer recipe → method defaults → preset → TOML file → flags → overrides; validate once.
+    """Layer recipe → method defaults (then the dataset's values for the method) → preset → TOML file → flags →
+    overrides; validate once.
 
     ``flags`` holds explicitly given CLI values (``None`` means "not given"); ``scales="auto"``
     takes the preset's recommended SDD scales. The preset is the entry of ``preset_source``
@@ -191,6 +193,7 @@ def resolve_run_config(
     source = preset_source or next((x["preset_source"] for x in layers if x and x.get("preset_source")), DEFAULT_SOURCE)
     values: dict[str, Any] = {"method": method, "student": student, "teacher": teacher, "dataset": dataset}
     preset = None
+    method_recipe = get_dataset_spec(dataset).method_recipes.get(method, MethodRecipe())
     if replay is not None:
         values = {**replay, **values, **replay_execution(replay)}
         stand_done = bool(replay.get("stand"))
@@ -201,6 +204,7 @@ def resolve_run_config(
         values.update(dataset_recipe(dataset, student))
         values.update(spec.Params().model_dump())
         values.update(spec.defaults)
+        values.update(method_recipe.values)
         if preset is not None:
             values.update(preset.values)
     values["preset_source"] = source
@@ -220,6 +224,8 @@ def resolve_run_config(
         weight = preset.stand_kd_weight if preset is not None else 9.0
         values["base_temp"] = stand_base_temp if stand_base_temp is not None else base
         spec.apply_stand(values, stand_kd_weight if stand_kd_weight is not None else weight)
+        chosen = {key for layer in (overrides, given, file_values, preset and preset.values) for key in (layer or {})}
+        values.update({k: v for k, v in method_recipe.stand.items() if k not in chosen})
     if same_t:
         if values.get("alpha_temperature") is None:
             raise UsageError(f"--same-t sets RLD's alpha temperature; method '{method}' has none")
@@ -312,7 +318,7 @@ FLAG_KEYS = frozenset(
 
 def check_run_config(cfg: RunConfig) -> RunConfig:
     """``cfg`` checked against the registries beyond what :class:`RunConfig` checks itself: the dataset's
-    crop size and the method's ``feature_form``."""
+    crop size, the method's ``feature_form`` and the method's own rules (``Distiller.check_config``)."""
     try:
         _check(cfg)
     except ValueError as err:
@@ -329,3 +335,4 @@ def _check(cfg: RunConfig) -> None:
         raise ValueError(f"{cfg.dataset} images have a fixed size: drop --image-size (it applies to imagenet)")
     if cfg.feature_form != "dskd" and not spec.mdistiller_form:
         raise ValueError(f"feature_form applies to vid, pkt and sp, not to '{cfg.method}': drop --set feature_form")
+    spec.check_config(cfg)

@@ -277,3 +277,33 @@ def test_distributed_options_are_recorded_in_the_config() -> None:
     assert bad.exit_code == 2 and "fixed size" in _stderr(bad)
     bad = _invoke("train", "kd", "resnet32x4", "resnet8x4", "--lr-scaling", "sqrt", "--dry-run")
     assert bad.exit_code == 2 and "lr-scaling" in _stderr(bad)
+
+
+def test_imagefolder_two_views_and_aug_follow_each_sample_not_the_workers(tmp_path: Path) -> None:
+    """``image`` is the one-view loader's; ``image_strong`` another crop with the strong augmentation; ``aug``
+    strongly augments the one view. Every draw is the sample's (seed, epoch, index): 0 or 2 workers agree."""
+    write_imagefolder(tmp_path, {"a": 3, "b": 3}, {"a": 1, "b": 1}, size=40)
+    train, _ = load_dataset("imagenet", tmp_path, download=False)
+    spec, cpu = get_dataset_spec("imagenet"), torch.device("cpu")
+
+    def by_index(workers: int = 0, **views: bool) -> dict[int, dict[str, torch.Tensor]]:
+        options = LoaderOptions(train=True, device=cpu, image_size=32, seed=2, workers=workers, **views)
+        loader = make_loader(train, spec, 4, options)
+        loader.set_epoch(2)
+        out: dict[int, dict[str, torch.Tensor]] = {}
+        for b in loader:
+            for i, index in enumerate(b["index"].tolist()):
+                out[index] = {k: v[i] for k, v in b.items() if k.startswith("image")}
+        return out
+
+    plain, two, aug = by_index(), by_index(strong_view=True), by_index(aug=True)
+    assert set(two[0]) == {"image", "image_strong"} and set(plain[0]) == {"image"}
+    for index in plain:
+        torch.testing.assert_close(two[index]["image"], plain[index]["image"])
+        assert not torch.equal(two[index]["image_strong"], two[index]["image"])
+        assert not torch.equal(aug[index]["image"], plain[index]["image"])
+    for views, expected in (({"strong_view": True}, two), ({"aug": True}, aug)):
+        with_workers = by_index(2, **views)
+        for index, images in expected.items():
+            for key, image in images.items():
+                torch.testing.assert_close(with_workers[index][key], image)

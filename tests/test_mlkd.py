@@ -311,6 +311,14 @@ def test_mlkd_per_sample_masks_are_a_named_option() -> None:
         resolve("mlkd", mask_form="rows")
     with pytest.raises(UsageError, match="mask_form"):
         resolve("kd", mask_form="per_sample")
+    with pytest.raises(UsageError, match="drop --scales or --set mask_form=per_sample"):
+        resolve_run_config(
+            method="mlkd",
+            teacher="resnet8",
+            student="resnet8",
+            flags={"scales": [1, 2]},
+            overrides={"mask_form": "per_sample"},
+        )
 
 
 def test_aug_on_a_two_view_method_is_refused_with_the_fix() -> None:
@@ -386,3 +394,18 @@ def test_mlkd_runs_in_lockstep_as_separately(teacher_run, tmp_path) -> None:  # 
         separate = fit(cfg, make_settings(tmp_path / "separate"))
         a, b = _weights(result.run_dir), _weights(separate.run_dir)
         assert all(torch.equal(a[k], b[k]) for k in a), cfg.variant
+
+
+def test_digits_gives_mlkd_a_recipe_that_trains_in_one_epoch_and_flags_still_win() -> None:
+    """digits: LR 0.01 (0.05 blows MLKD's logits up), with --stand a gradient clip at 1; elsewhere the reference's."""
+    from dskd_core.resolve import resolve_run_config
+
+    def resolve(dataset: str = "digits", **flags: object):  # type: ignore[no-untyped-def]
+        return resolve_run_config(method="mlkd", teacher="resnet32", student="resnet8", dataset=dataset, flags=flags)
+
+    assert (resolve().lr, resolve().clip_grad) == (0.01, None)
+    assert (resolve(stand=True).lr, resolve(stand=True).clip_grad) == (0.01, 1.0)
+    assert resolve(stand=True, clip_grad=3.0).clip_grad == 3.0 and resolve(lr=0.05).lr == 0.05
+    assert (resolve("cifar100", stand=True).lr, resolve("cifar100", stand=True).clip_grad) == (0.05, None)
+    kd = resolve_run_config(method="kd", teacher="resnet32", student="resnet8", dataset="digits", flags={"stand": True})
+    assert (kd.lr, kd.clip_grad) == (0.05, None)

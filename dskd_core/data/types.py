@@ -64,6 +64,17 @@ BatchExtra = Callable[[Tensor, torch.Generator], Tensor]
 
 
 @dataclass(frozen=True)
+class MethodRecipe:
+    """What a method takes on one dataset beyond its own defaults: ``values`` always, ``stand`` with ``--stand``.
+
+    Both sit under presets, ``--config``, flags and ``--set``: a value given there wins.
+    """
+
+    values: dict[str, Any] = field(default_factory=dict)
+    stand: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     """A registered dataset: its classes, normalisation, flip rule, reader, recipe and zoo."""
 
@@ -77,6 +88,8 @@ class DatasetSpec:
     loader: Reader
     #: The solver recipe layered under the method defaults (see ``resolve.dataset_recipe``).
     recipe: dict[str, Any] = field(default_factory=dict)
+    #: Per method, values layered over that method's defaults on this dataset (under presets and flags).
+    method_recipes: dict[str, MethodRecipe] = field(default_factory=dict)
     #: The model zoo whose architectures fit the images (``cifar``: 32×32; ``imagenet``: torchvision's).
     zoo: str = "cifar"
     #: Whether the crop size is a choice (``--image-size``); in-memory datasets have a fixed size.

@@ -66,6 +66,13 @@ class Distiller(nn.Module):
         """Apply ``--stand``'s ``--kd-weight``/``--base-temp`` semantics to config values in place."""
         raise UsageError(f"--stand does not apply to method '{cls.name}'")
 
+    @classmethod
+    def check_config(cls, cfg: RunConfig) -> None:
+        """Refuse (``ValueError``, one line naming the fix) a combination of this method's values that cannot run.
+
+        Called by ``resolve.check_run_config`` for every resolved config; the default accepts all.
+        """
+
     def train(self, mode: bool = True) -> Distiller:
         # The teacher stays in eval mode (BatchNorm running statistics) on every train() call.
         super().train(mode)

@@ -11,7 +11,7 @@ combination, which no reference has: the KD terms are lifted over the SDD region
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from torch import Tensor
 
@@ -20,6 +20,9 @@ from dskd_core.losses import MaskForm, kd, mlkd_terms, standardized
 from dskd_core.methods.base import Batch, Distiller, register_method
 from dskd_core.models import Features
 from dskd_core.sdd import multiscale_logits, sdd_loss
+
+if TYPE_CHECKING:
+    from dskd_core.config import RunConfig
 
 
 class MLKDParams(MethodParams):
@@ -41,6 +44,14 @@ class _MLKDBase(Distiller):
         # DSKD's KD branch of --logit-stand: T0 := --base-temp, the KD weight := --kd-weight, CE unchanged.
         values["temperature"] = values["base_temp"]
         values["kd_weight"] = kd_weight
+
+    @classmethod
+    def check_config(cls, cfg: RunConfig) -> None:
+        if cfg.params.mask_form == "per_sample" and cfg.scales != [1]:  # type: ignore[attr-defined]
+            raise ValueError(
+                "mask_form=per_sample selects per-sample KD values, which the SDD lift of --scales reduces away: "
+                "drop --scales or --set mask_form=per_sample"
+            )
 
     def term_weights(self, epoch: int) -> dict[str, float]:
         return {}  # MLKD has no warm-up: every term weighs 1 from the first epoch
