@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The fast path's GPU check, one script. First the throughput table (TF32 — the default, the
-# reference's precision — and bf16 side by side, KD and DSKD: the reference loop, eager,
+# reference's precision — and bf16 side by side, KD and DSKD, then MLKD in TF32: the reference loop, eager,
 # torch.compile's per-call CUDA graphs, the whole-step CUDA graph; the TF32 rows add about 90 s) and
 # the CPU equivalence tests run on CUDA (compiled and graphed steps vs the reference step; GPU
 # crop/flip vs torchvision): about 4.5 minutes on an H200 (estimated from parts timed on
@@ -13,10 +13,13 @@ source "$(dirname "$0")/gpu_env.sh"
 out=${OUT:-$(mktemp -d)}
 
 echo "== throughput"
-timeout 420 python3 bench/throughput.py --device cuda --precision tf32 --precision bf16 --json "$out/throughput.json" | tee "$out/throughput.txt" || echo "throughput FAILED"
+timeout 420 python3 bench/throughput.py --device cuda --precision tf32 --precision bf16 --only kd --only dskd --json "$out/throughput.json" | tee "$out/throughput.txt" || echo "throughput FAILED"
 
-echo "== equivalence tests on CUDA (tests/test_fast.py)"
-timeout 240 python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_fast.py 2>&1 | tail -15 || echo "equivalence tests FAILED"
+echo "== MLKD throughput (two views, four passes a step; the default TF32)"
+timeout 300 python3 bench/throughput.py --device cuda --precision tf32 --only mlkd --only mlkd+ls --json "$out/throughput_mlkd.json" | tee "$out/throughput_mlkd.txt" || echo "MLKD throughput FAILED"
+
+echo "== equivalence tests on CUDA (tests/test_fast.py; the strong augmentation, CUDA vs CPU)"
+timeout 240 python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_fast.py tests/test_strong_augment.py 2>&1 | tail -15 || echo "equivalence tests FAILED"
 
 if [ "${GPU_CHECK_QUICK:-0}" != 1 ]; then
 echo "== whole dskd train epochs (DSKD resnet32x4 -> resnet8x4, CIFAR-100-sized random data)"
@@ -41,4 +44,5 @@ fi
 
 echo "== summary"
 sed -n '/^| method/,$p' "$out/throughput.txt"
+sed -n '/^| method/,$p' "$out/throughput_mlkd.txt" 2>/dev/null || true
 cat "$out/digits_paths.txt" "$out/epoch_time.txt" 2>/dev/null || true
