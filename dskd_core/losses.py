@@ -231,8 +231,9 @@ def mlkd_terms(
         sample_mask = confidence <= median_threshold(confidence)
         class_sums = probs.sum(dim=0)
         class_mask = class_sums <= median_threshold(class_sums)
-        sample_kept = sample_mask.to(s_weak.dtype).mean()
-        class_kept = class_mask.to(s_weak.dtype).mean()
+        exact = torch.promote_types(s_weak.dtype, torch.float32)  # the kept fraction exactly, even under bf16
+        sample_kept = sample_mask.to(exact).mean()
+        class_kept = class_mask.to(exact).mean()
 
     per_sample = mask_form == "per_sample"
     zero = torch.zeros((), dtype=s_weak.dtype, device=s_weak.device)

@@ -42,7 +42,6 @@ float64 (translate) source coordinates Pillow's nearest-neighbour transform uses
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -141,21 +140,6 @@ class StrongDraws:
             raise TypeError(f"StrongDraws rows are selected by a slice or a tensor, got {type(index).__name__}")
         return StrongDraws(self.ops[index], self.magnitude[index], self.cutout[index])
 
-    @staticmethod
-    def cat(parts: Sequence[StrongDraws]) -> StrongDraws:
-        """The rows of ``parts``, one after the other (no parts: zero rows)."""
-        if not parts:
-            return StrongDraws(
-                torch.empty(0, _OPS_PER_IMAGE, dtype=torch.int64),
-                torch.empty(0, _OPS_PER_IMAGE, dtype=torch.float64),
-                torch.empty(0, 3, dtype=torch.float64),
-            )
-        return StrongDraws(
-            torch.cat([p.ops for p in parts]),
-            torch.cat([p.magnitude for p in parts]),
-            torch.cat([p.cutout for p in parts]),
-        )
-
     def pack(self) -> Tensor:
         """One (N, 7) float64 tensor (ops, magnitudes, cutout), e.g. to leave a DataLoader worker."""
         return torch.cat([self.ops.to(torch.float64), self.magnitude, self.cutout], dim=1)
@@ -173,24 +157,32 @@ class StrongDraws:
 
 
 def draw_strong(n: int, generator: torch.Generator) -> StrongDraws:
-    """The random choices of ``n`` images, drawn on the CPU from ``generator``.
+    """The random choices of ``n`` images from ``generator``, returned on the CPU.
 
     In this fixed order: ``ops = randint(0, 14, (n, 2))``, then ``u = rand((n, 2))`` (float64) for
     the magnitudes ``lo + (hi - lo) * u``, then ``rand((n, 3))`` (float64) for the Cutout, whose
-    first column is halved into ``v_c``.
+    first column is halved into ``v_c``. dskd's loaders pass CPU generators; a generator on an
+    accelerator draws there and the draws are copied to the CPU (one synchronisation).
     """
     if n < 0:
         raise ValueError(f"the number of images must be non-negative, got {n}")
-    if generator.device.type != "cpu":
-        raise ValueError(f"strong augmentation draws on the CPU; got a generator on {generator.device}")
-    ops = torch.randint(0, NUM_OPS, (n, _OPS_PER_IMAGE), generator=generator)
-    u = torch.rand((n, _OPS_PER_IMAGE), generator=generator, dtype=torch.float64)
-    cut = torch.rand((n, 3), generator=generator, dtype=torch.float64)
+    where = generator.device
+    ops = torch.randint(0, NUM_OPS, (n, _OPS_PER_IMAGE), generator=generator, device=where).cpu()
+    u = torch.rand((n, _OPS_PER_IMAGE), generator=generator, dtype=torch.float64, device=where).cpu()
+    cut = torch.rand((n, 3), generator=generator, dtype=torch.float64, device=where).cpu()
     lo = torch.tensor([r[0] for r in OP_RANGES], dtype=torch.float64)
     span = torch.tensor([float(r[1] - r[0]) for r in OP_RANGES], dtype=torch.float64)
     magnitude = lo[ops] + span[ops] * u
     cut[:, 0] = cut[:, 0] * 0.5
     return StrongDraws(ops, magnitude, cut)
+
+
+def _to(values: Tensor, device: torch.device) -> Tensor:
+    """A CPU tensor on ``device`` without stalling the host: on CUDA a pinned copy sent asynchronously
+    (a copy from pageable memory waits for the stream to drain, which would empty the queue of steps)."""
+    if device.type == "cuda" and values.device.type == "cpu":
+        return values.pin_memory().to(device, non_blocking=True)
+    return values.to(device)
 
 
 def _check_images(images: Tensor) -> None:
@@ -227,7 +219,7 @@ def _blend(degenerate: Tensor, images: Tensor, alpha: Tensor) -> Tensor:
     ``(uint8)(in1 + alpha * (in2 - in1))``: product, then sum, then truncation (and, for a
     factor outside [0, 1], Pillow's clipping to [0, 255]).
     """
-    alpha32 = _per_image(alpha.to(torch.float32).to(images.device))
+    alpha32 = _per_image(_to(alpha.to(torch.float32), images.device))
     base = degenerate.to(torch.float32)
     out = base + alpha32 * (images.to(torch.float32) - base)
     return out.clamp(0.0, 255.0).trunc().to(torch.uint8)
@@ -305,12 +297,12 @@ def _posterize(images: Tensor, magnitude: Tensor) -> Tensor:
     bits = magnitude.trunc().clamp(1, 8).to(torch.int64)
     shift = 8 - bits
     mask = (255 >> shift) << shift
-    return images & _per_image(mask.to(torch.uint8).to(images.device))
+    return images & _per_image(_to(mask.to(torch.uint8), images.device))
 
 
 def _solarize(images: Tensor, magnitude: Tensor) -> Tensor:
     """``ImageOps.solarize(img, v)``: ``i if i < v else 255 - i``, i.e. invert from ``ceil(v)`` up."""
-    threshold = magnitude.ceil().clamp(-1, 257).to(torch.int16).to(images.device)
+    threshold = _to(magnitude.ceil().clamp(-1, 257).to(torch.int16), images.device)
     keep = images.to(torch.int16) < _per_image(threshold)
     return torch.where(keep, images, 255 - images)
 
@@ -326,7 +318,7 @@ def _sharpness(images: Tensor, magnitude: Tensor) -> Tensor:
     smooth = images.clone()
     if h >= 3 and w >= 3:
         weights = torch.tensor([1.0, 5.0], dtype=torch.float32) / torch.tensor(13.0, dtype=torch.float32)
-        side, centre = weights.to(images.device).unbind()
+        side, centre = _to(weights, images.device).unbind()
         pixels = images.to(torch.float32)
 
         def row(rows: slice, middle: Tensor) -> Tensor:
@@ -362,7 +354,7 @@ def _affine_fixed(images: Tensor, matrix: Tensor) -> Tensor:
     a, b, c, d, e, f = matrix.unbind(1)
 
     def fix(value: Tensor) -> Tensor:
-        return (value * _FIX_ONE + 0.5).floor().to(torch.int64).to(images.device)
+        return _to((value * _FIX_ONE + 0.5).floor().to(torch.int64), images.device)
 
     step_xx, step_xy, step_yx, step_yy = fix(a), fix(b), fix(d), fix(e)
     start_x = fix(c + a * 0.5 + b * 0.5)
@@ -395,7 +387,7 @@ def _translate(images: Tensor, shift: Tensor, axis: int) -> Tensor:
     length = w if axis == 0 else h
     coords = _accumulate(shift + 0.5, 1.0, length)
     inside = (coords >= 0) & (coords < length)
-    moved = torch.where(inside, coords.floor(), torch.full_like(coords, -1.0)).to(torch.int64).to(images.device)
+    moved = _to(torch.where(inside, coords.floor(), torch.full_like(coords, -1.0)).to(torch.int64), images.device)
     if axis == 0:
         xin = moved[:, None, :].expand(n, h, w)
         yin = torch.arange(h, dtype=torch.int64, device=images.device)[:, None].expand(n, h, w)
@@ -503,13 +495,13 @@ def cutout(images: Tensor, params: Tensor) -> Tensor:
     active = v > 0
 
     def bounds(value: Tensor) -> Tensor:
-        return value.to(torch.int64).to(images.device).reshape(-1, 1, 1)
+        return _to(value.to(torch.int64), images.device).reshape(-1, 1, 1)
 
     first_x, last_x, first_y, last_y = bounds(x0), bounds(x1), bounds(y0), bounds(y1)
     cols = torch.arange(w, device=images.device).reshape(1, 1, w)
     rows = torch.arange(h, device=images.device).reshape(1, h, 1)
     inside = (cols >= first_x) & (cols <= last_x) & (rows >= first_y) & (rows <= last_y)
-    inside = inside & active.to(images.device).reshape(-1, 1, 1)
+    inside = inside & _to(active, images.device).reshape(-1, 1, 1)
     fill = torch.tensor(CUTOUT_FILL, dtype=torch.uint8, device=images.device).reshape(1, 3, 1, 1)
     return torch.where(inside[:, None], fill, images)
 
@@ -528,7 +520,7 @@ def apply_strong(images: Tensor, draws: StrongDraws) -> Tensor:
         ops = draws.ops[:, slot]
         order = torch.argsort(ops, stable=True)
         counts = torch.bincount(ops, minlength=NUM_OPS).tolist()
-        order_device = order.to(images.device)
+        order_device = _to(order, images.device)
         start = 0
         for op, count in enumerate(counts):
             rows, rows_device = order[start : start + count], order_device[start : start + count]
@@ -543,7 +535,7 @@ def apply_strong(images: Tensor, draws: StrongDraws) -> Tensor:
 def strong_augment(images: Tensor, generator: torch.Generator) -> Tensor:
     """DSKD's strong view of a uint8 batch (N, 3, H, W): uint8 out, on the same device.
 
-    ``apply_strong(images, draw_strong(len(images), generator))``; ``generator`` is a CPU one.
+    ``apply_strong(images, draw_strong(len(images), generator))``.
     """
     _check_images(images)
     return apply_strong(images, draw_strong(images.shape[0], generator))
