@@ -4,7 +4,9 @@
 # torch.compile's per-call CUDA graphs, the whole-step CUDA graph; the TF32 rows add about 90 s) and
 # the CPU equivalence tests run on CUDA (compiled and graphed steps vs the reference step; GPU
 # crop/flip vs torchvision): about 4.5 minutes on an H200 (estimated from parts timed on
-# 2026-11-26: DSKD's throughput rows 90 s, KD's taken as the same, the tests 82 s).
+# 2026-11-26: DSKD's throughput rows 90 s, KD's taken as the same, the tests 82 s), plus the MLKD rows
+# and the strong augmentation's CUDA test added on 2026-12-04, not yet timed on a GPU (the MLKD stage
+# has a 300 s limit of its own).
 # Then, unless GPU_CHECK_QUICK=1, whole `dskd train` epochs on CIFAR-100-sized data and a digits
 # run on each path with the same seeds (about 3 minutes more). The tables are printed again last.
 # Needs python3 with torch; bench/gpu_env.sh brings the rest.

@@ -155,6 +155,10 @@ class RunConfig(BaseModel):
     sdd_weighting: Literal["region", "mean"] = "region"
     clip_grad: float | None = Field(None, gt=0)  # max global grad norm; None = no clipping
     aug: bool = False  # DSKD's strong augmentation (dskd_core.data.strong) on the training view, after the flip
+    #: Which augmentation ``aug`` applies, derived from it ("dskd"; None without --aug). Recorded so that a run
+    #: folder whose --aug was dskd 0.1's torchvision RandAugment (no such key) is never resumed with, or
+    #: averaged beside, runs of this one.
+    aug_form: Literal["dskd"] | None = Field(None, validate_default=True)
     epoch_passes: int = Field(1, ge=1)  # shuffled passes over the training set per epoch (digits: 8)
     # execution (README "Fast path"); None/auto = decided by the device, the effective value is recorded
     fast: bool | None = None  # device-side step: autocast, channels_last, no host syncs; auto = on CUDA
@@ -260,6 +264,11 @@ class RunConfig(BaseModel):
                 else f"'{self.method}' always augments its strong view and never its weak one: drop --aug"
             )
         return self
+
+    @field_validator("aug_form", mode="before")
+    @classmethod
+    def _aug_form(cls, value: Any, info: ValidationInfo) -> str | None:
+        return "dskd" if info.data.get("aug") else None
 
     @field_validator("scales", mode="before")
     @classmethod

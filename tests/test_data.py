@@ -167,6 +167,20 @@ def test_a_two_view_loader_adds_an_independent_strongly_augmented_view() -> None
         assert torch.equal(a["image"], b["image"]) and torch.equal(a["index"], b["index"])
         assert b["image_strong"].shape == b["image"].shape
         assert not torch.equal(b["image"], b["image_strong"])
+    # The strong view, rebuilt from the documented draw order: the order, the first view's crops and flips,
+    # then the second view's own crops and flips and its strong draws.
+    from dskd_core.data import loader as loader_module
+    from dskd_core.data.strong import apply_strong, draw_strong
+
+    spec = get_dataset_spec("synthetic")
+    gen = torch.Generator().manual_seed(2 * 1_000_003 + 1)
+    order = torch.randperm(len(data), generator=gen)
+    loader_module.draw_crop_flip(len(order), gen, hflip=spec.hflip)
+    dy, dx, flip = loader_module.draw_crop_flip(len(order), gen, hflip=spec.hflip)
+    expected = apply_strong(loader_module.crop_flip(data.images[order], dy, dx, flip), draw_strong(len(order), gen))
+    mean = torch.tensor(spec.mean).view(1, 3, 1, 1) * 255.0
+    std = torch.tensor(spec.std).view(1, 3, 1, 1) * 255.0
+    assert torch.allclose(torch.cat([b["image_strong"] for b in two]), (expected.float() - mean) / std)
     again = _loader(data, strong_view=True)
     assert all(torch.equal(a["image_strong"], b["image_strong"]) for a, b in zip(two, again, strict=True))
     other_epoch = _loader(data, epoch=2, strong_view=True)

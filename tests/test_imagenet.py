@@ -302,6 +302,26 @@ def test_imagefolder_two_views_and_aug_follow_each_sample_not_the_workers(tmp_pa
         torch.testing.assert_close(two[index]["image"], plain[index]["image"])
         assert not torch.equal(two[index]["image_strong"], two[index]["image"])
         assert not torch.equal(aug[index]["image"], plain[index]["image"])
+    # The strong view rebuilt per sample: the second crop of its forked (seed, epoch, index) stream, then
+    # the first strong draws of its own stream; ``aug`` takes the first draws of that stream too.
+    from PIL import Image
+
+    from dskd_core.data.imagefolder import STRONG_STREAM
+    from dskd_core.data.shard import stream_seed
+    from dskd_core.data.strong import StrongDraws, apply_strong, draw_strong
+
+    transform = build_transform(32, train=True)
+    mean = torch.tensor(spec.mean).view(1, 3, 1, 1) * 255.0
+    std = torch.tensor(spec.std).view(1, 3, 1, 1) * 255.0
+    for index in plain:
+        with Image.open(train.path(index)) as raw:
+            image = raw.convert("RGB")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(stream_seed(2, 2, index))
+            weak, strong = transform(image), transform(image)
+        draws: StrongDraws = draw_strong(1, torch.Generator().manual_seed(stream_seed(2, 2, index, STRONG_STREAM)))
+        for got, crop in ((two[index]["image_strong"], strong), (aug[index]["image"], weak)):
+            torch.testing.assert_close(got, ((apply_strong(crop[None], draws).float() - mean) / std)[0])
     for views, expected in (({"strong_view": True}, two), ({"aug": True}, aug)):
         with_workers = by_index(2, **views)
         for index, images in expected.items():

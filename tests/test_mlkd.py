@@ -311,7 +311,7 @@ def test_mlkd_per_sample_masks_are_a_named_option() -> None:
         resolve("mlkd", mask_form="rows")
     with pytest.raises(UsageError, match="mask_form"):
         resolve("kd", mask_form="per_sample")
-    with pytest.raises(UsageError, match="drop --scales or --set mask_form=per_sample"):
+    with pytest.raises(UsageError, match="drop --scales, or drop --set mask_form=per_sample"):
         resolve_run_config(
             method="mlkd",
             teacher="resnet8",
@@ -328,6 +328,10 @@ def test_aug_on_a_two_view_method_is_refused_with_the_fix() -> None:
     with pytest.raises(UsageError, match="drop --aug, or train mlkd_noaug with --aug"):
         resolve_run_config(method="mlkd", teacher="resnet8", student="resnet8", flags={"aug": True})
     assert resolve_run_config(method="mlkd_noaug", teacher="resnet8", student="resnet8", flags={"aug": True}).aug
+    with pytest.raises(UsageError, match="crd trains without --aug"):
+        resolve_run_config(method="crd", teacher="resnet8", student="resnet8", flags={"aug": True})
+    with pytest.raises(UsageError, match="drop --set warmup=5"):
+        resolve_run_config(method="mlkd", teacher="resnet8", student="resnet8", overrides={"warmup": 5})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,7 +382,7 @@ def test_mlkd_trains_on_the_fast_path_as_on_the_reference_one(teacher_run, tmp_p
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-4, rtol=1e-4) for k in a)
 
 
-def test_mlkd_runs_in_lockstep_as_separately(teacher_run, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_mlkd_runs_in_lockstep_as_separately(teacher_run, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A lockstep group of two-view runs shares the teacher's output for both views and equals separate runs."""
     from dskd_core.train.engine import fit
     from dskd_core.train.lockstep import fit_lockstep, stream_key
@@ -388,7 +392,20 @@ def test_mlkd_runs_in_lockstep_as_separately(teacher_run, tmp_path) -> None:  # 
         return [_config(teacher_run, "mlkd", 1, fast=False), _config(teacher_run, "mlkd", 1, fast=False, stand=True)]
 
     assert stream_key(cfgs()[0]) != stream_key(_config(teacher_run, "mlkd_noaug", 1, fast=False))
+    from dskd_core.train import lockstep
+
+    sizes: list[int] = []
+    real_init = lockstep.SharedTeacher.__init__
+
+    def counting_init(self, teacher):  # type: ignore[no-untyped-def]
+        real_init(self, teacher)
+        teacher.register_forward_hook(lambda module, args, out: sizes.append(len(args[0])))
+
+    monkeypatch.setattr(lockstep.SharedTeacher, "__init__", counting_init)
     together = fit_lockstep(cfgs(), make_settings(tmp_path / "lockstep"))
+    # synthetic: 256 training images = 4 steps of 64, two views each, once for the whole group (the test
+    # split's 128 images are evaluated in batches of 64 as well: 2 more calls).
+    assert len(sizes) == 4 * 2 + 2
     for cfg, result in zip(cfgs(), together.results, strict=True):
         assert not isinstance(result, Exception)
         separate = fit(cfg, make_settings(tmp_path / "separate"))
@@ -409,3 +426,22 @@ def test_digits_gives_mlkd_a_recipe_that_trains_in_one_epoch_and_flags_still_win
     assert (resolve("cifar100", stand=True).lr, resolve("cifar100", stand=True).clip_grad) == (0.05, None)
     kd = resolve_run_config(method="kd", teacher="resnet32", student="resnet8", dataset="digits", flags={"stand": True})
     assert (kd.lr, kd.clip_grad) == (0.05, None)
+
+
+def test_a_run_whose_aug_was_torchvisions_is_not_resumed_with_dskds(teacher_run, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """dskd 0.1's --aug was torchvision's RandAugment; its config.json has no aug_form, so a resume is refused."""
+    import json
+
+    from dskd_core.errors import DskdError
+    from dskd_core.train.engine import fit
+    from tests.helpers import make_settings
+
+    settings = make_settings(tmp_path)
+    cfg = _config(teacher_run, "kd", 1, aug=True)
+    assert cfg.aug_form == "dskd" and _config(teacher_run, "kd", 1).aug_form is None
+    run_dir = fit(cfg, settings).run_dir
+    saved = json.loads((run_dir / "config.json").read_text())
+    del saved["aug_form"]  # as 0.1 wrote it
+    (run_dir / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(DskdError, match="aug_form"):
+        fit(_config(teacher_run, "kd", 2, aug=True), settings, resume=True)

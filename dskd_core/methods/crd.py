@@ -140,6 +140,11 @@ class CRD(FeatureDistiller):
     params: Params
     defaults: ClassVar[dict[str, Any]] = FEATURE_DEFAULTS
 
+    @classmethod
+    def check_config(cls, cfg: RunConfig) -> None:
+        if cfg.aug:  # DSKD's CRD reads its own sample loader, which has no --aug: the flag changes nothing there
+            raise ValueError("crd trains without --aug (DSKD's CRD loader ignores the flag): drop --aug")
+
     def __init__(self, student: ZooModel, teacher: ZooModel | None, cfg: RunConfig) -> None:
         super().__init__(student, teacher, cfg)
         assert self.teacher is not None

@@ -18,7 +18,6 @@ from torch import Tensor
 from dskd_core.config import MethodParams
 from dskd_core.losses import MaskForm, kd, mlkd_terms, standardized
 from dskd_core.methods.base import Batch, Distiller, register_method
-from dskd_core.models import Features
 from dskd_core.sdd import multiscale_logits, sdd_loss
 
 if TYPE_CHECKING:
@@ -36,7 +35,7 @@ class _MLKDBase(Distiller):
 
     Params = MLKDParams
     params: MLKDParams
-    # DSKD's cfg defaults (no MLKD yaml has a KD block): T 4, CE 0.1, KD 0.9.
+    # DSKD's cfg defaults (no MLKD yaml has a KD block): T 4, CE 0.1, KD 0.9; no warm-up.
     defaults: ClassVar[dict[str, Any]] = {"ce_weight": 0.1, "kd_weight": 0.9, "temperature": 4.0, "warmup": 0}
 
     @classmethod
@@ -50,16 +49,10 @@ class _MLKDBase(Distiller):
         if cfg.params.mask_form == "per_sample" and cfg.scales != [1]:  # type: ignore[attr-defined]
             raise ValueError(
                 "mask_form=per_sample selects per-sample KD values, which the SDD lift of --scales reduces away: "
-                "drop --scales or --set mask_form=per_sample"
+                "drop --scales, or drop --set mask_form=per_sample"
             )
-
-    def term_weights(self, epoch: int) -> dict[str, float]:
-        return {}  # MLKD has no warm-up: every term weighs 1 from the first epoch
-
-    def _pass(self, image: Tensor) -> tuple[Tensor, Features, Tensor, Features]:
-        s_logits, s_feats = self.student(image)
-        t_logits, t_feats = self.teacher_forward(image)
-        return s_logits, s_feats, t_logits, t_feats
+        if cfg.warmup > 0:
+            raise ValueError(f"{cls.name} has no warm-up (none of its terms is ramped): drop --set warmup={cfg.warmup}")
 
     def _terms(self, target: Tensor, weak: Batch, strong: Batch | None) -> dict[str, Tensor]:
         """``weak``/``strong``: ``{"s", "t"}`` logits and ``{"s_feats", "t_feats"}`` of each view."""
@@ -102,7 +95,9 @@ class _MLKDBase(Distiller):
         return {f"loss_{name}": value for name, value in terms.items()}
 
     def _view(self, image: Tensor) -> dict[str, Tensor]:
-        s, s_feats, t, t_feats = self._pass(image)
+        """The student's and the teacher's logits and final maps on one view."""
+        s, s_feats = self.student(image)
+        t, t_feats = self.teacher_forward(image)
         return {"s": s, "t": t, "s_feats": s_feats["final_map"], "t_feats": t_feats["final_map"]}
 
 
