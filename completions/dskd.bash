@@ -5,7 +5,7 @@ _dskd() {
     if [[ $COMP_CWORD -eq 1 ]]; then
         COMPREPLY=($(compgen -W "train eval quickstart presets models completions report sweep fetch-teachers" -- "$cur")); return
     fi
-    local models="MobileNetV1 MobileNetV2 ResNet18 ResNet34 ResNet50 ShuffleV1 ShuffleV2 resnet110 resnet14 resnet20 resnet32 resnet32x4 resnet44 resnet56 resnet8 resnet8x4 vgg11 vgg13 vgg16 vgg19 vgg8 wrn_16_1 wrn_16_2 wrn_40_1 wrn_40_2"
+    local models="MobileNetV1 MobileNetV2 ResNet18 ResNet34 ResNet50 ShuffleV1 ShuffleV2 resnet8 resnet8x4 resnet14 resnet20 resnet32 resnet32x4 resnet44 resnet56 resnet110 vgg8 vgg11 vgg13 vgg16 vgg19 wrn_16_1 wrn_16_2 wrn_40_1 wrn_40_2"
     local methods="at crd dkd fitnet kd kdsvd mlkd mlkd_noaug nst ofd pkt reviewkd rkd rld sp vanilla vid"
     local datasets="cifar100 digits imagenet synthetic"
     local shells="bash zsh fish"

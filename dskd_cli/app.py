@@ -86,6 +86,8 @@ class DskdGroup(TyperGroup):
             render.error("interrupted: re-run the same command with --resume to continue")
             sys.exit(130)
         except Exception as err:
+            if type(err).__name__ == "NoArgsIsHelpError":  # bare `dskd` (or a group): the help is printed, no error
+                sys.exit(0)
             if hasattr(err, "format_message") and hasattr(err, "exit_code"):  # click's usage errors
                 ctx = getattr(err, "ctx", None)
                 hint = f" (see '{ctx.command_path} --help')" if ctx is not None and err.exit_code == 2 else ""
@@ -142,9 +144,20 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from dskd_core._version import __version__
+
+        typer.echo(f"dskd {__version__} (Python {sys.version.split()[0]})")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of errors (also DSKD_DEBUG=1).")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print dskd's version and exit.")
+    ] = False,
 ) -> None:
     """Knowledge distillation with scale decoupling (SDD) and logit standardization (DSKD)."""
     if debug:

@@ -90,9 +90,10 @@ def _values() -> dict[str, list[str]]:
     from dskd_core.data import list_datasets
     from dskd_core.methods import list_methods
     from dskd_core.models import list_aliases, list_models
+    from dskd_core.models.registry import natural_key
 
     return {
-        "models": sorted({*list_models(None), *list_aliases("imagenet")}),  # every zoo's names
+        "models": sorted({*list_models(None), *list_aliases("imagenet")}, key=natural_key),  # every zoo's names
         "methods": list_methods(),
         "datasets": list_datasets(),
         "shells": list(SHELLS),

@@ -150,3 +150,16 @@ def test_train_vanilla_then_kd_then_eval_reproduces_the_summary(tmp_path: Path) 
     assert json.loads(result.stdout)["top1"] == summary["best_acc"]
     wrong = _invoke("eval", "-m", "resnet20", "-c", str(run), "-d", "synthetic")
     assert wrong.exit_code == 2 and "holds a resnet8" in _stderr(wrong)
+
+
+def test_bare_dskd_prints_the_help_and_version_prints_the_version() -> None:
+    import subprocess
+    import sys
+
+    from dskd_core._version import __version__
+    from tests.helpers import subprocess_env
+
+    bare = subprocess.run([sys.executable, "-m", "dskd_cli"], capture_output=True, text=True, env=subprocess_env())
+    assert bare.returncode == 0 and "Usage: dskd" in bare.stdout and "error" not in bare.stderr
+    version = runner.invoke(app, ["--version"])
+    assert version.exit_code == 0 and version.stdout.startswith(f"dskd {__version__} ")

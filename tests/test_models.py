@@ -153,3 +153,11 @@ def test_unknown_name_suggests_close_matches() -> None:
     with pytest.raises(UnknownNameError, match="resnet32x4") as info:
         create_model("resnet32x5")
     assert isinstance(info.value, KeyError)
+
+
+def test_model_names_are_listed_in_natural_order() -> None:
+    from dskd_core.models import list_models
+
+    names = list_models()
+    assert names.index("resnet8") < names.index("resnet8x4") < names.index("resnet14") < names.index("resnet110")
+    assert names.index("vgg8") < names.index("vgg11") and names.index("wrn_16_2") < names.index("wrn_40_1")

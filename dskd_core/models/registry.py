@@ -8,6 +8,7 @@ zoo of the dataset (``DatasetSpec.zoo``).
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable
 from typing import NamedTuple, TypeVar
@@ -93,11 +94,17 @@ def create_model(name: str, num_classes: int | None = None, *, zoo: str = "cifar
     return _MODELS[zoo][canonical](num_classes=classes)
 
 
+def natural_key(name: str) -> tuple[list[str | int], str]:
+    """Sort key of a model name with its numbers as numbers: ``resnet8 < resnet14 < resnet110 < resnet8x4``."""
+    parts = re.split(r"(\d+)", name)
+    return [int(p) if i % 2 else p for i, p in enumerate(parts)], name
+
+
 def list_models(zoo: str | None = "cifar") -> list[str]:
-    """Registered model names of ``zoo`` (every zoo when None), sorted; aliases not included."""
+    """Registered model names of ``zoo`` (every zoo when None), in natural order; aliases not included."""
     if zoo is None:
-        return sorted({name for models in _MODELS.values() for name in models})
-    return sorted(_zoo(zoo))
+        return sorted({name for models in _MODELS.values() for name in models}, key=natural_key)
+    return sorted(_zoo(zoo), key=natural_key)
 
 
 def list_aliases(zoo: str) -> dict[str, str]:
