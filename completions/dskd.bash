@@ -3,7 +3,7 @@ _dskd() {
     local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
     COMPREPLY=()
     if [[ $COMP_CWORD -eq 1 ]]; then
-        COMPREPLY=($(compgen -W "train eval quickstart presets models completions report sweep fetch-teachers" -- "$cur")); return
+        COMPREPLY=($(compgen -W "train eval quickstart presets models completions report runs sweep fetch-teachers" -- "$cur")); return
     fi
     local models="MobileNetV1 MobileNetV2 ResNet18 ResNet34 ResNet50 ShuffleV1 ShuffleV2 resnet8 resnet8x4 resnet14 resnet20 resnet32 resnet32x4 resnet44 resnet56 resnet110 vgg8 vgg11 vgg13 vgg16 vgg19 wrn_16_1 wrn_16_2 wrn_40_1 wrn_40_2"
     local methods="at crd dkd fitnet kd kdsvd mlkd mlkd_noaug nst ofd pkt reviewkd rkd rld sp vanilla vid"
@@ -62,6 +62,14 @@ _dskd() {
                 --teacher|--student) COMPREPLY=($(compgen -W "$models" -- "$cur")); return;;
             esac
             if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--format --metric --paper --curves --dataset -d --teacher --student --method --variant -h --help" -- "$cur")); return; fi
+            ;;
+        runs)
+            case "$prev" in
+                --status|--method|--events|--format) COMPREPLY=(); return;;
+                --dataset|-d) COMPREPLY=($(compgen -W "$datasets" -- "$cur")); return;;
+                --runs-dir) COMPREPLY=($(compgen -f -- "$cur")); return;;
+            esac
+            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--status --method --dataset -d --events --runs-dir --format -h --help" -- "$cur")); return; fi
             ;;
         sweep)
             case "$prev" in

@@ -30,6 +30,7 @@ from dskd_cli.commands.models import models_
 from dskd_cli.commands.presets import presets_
 from dskd_cli.commands.quickstart import quickstart
 from dskd_cli.commands.report import report
+from dskd_cli.commands.runs import runs_
 from dskd_cli.commands.sweep import sweep
 from dskd_cli.commands.train import train
 from dskd_cli.options import METHODS_HELP, methods_help
@@ -173,6 +174,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "models": models_,
     "completions": completions,
     "report": report,
+    "runs": runs_,
     "sweep": sweep,
     "fetch-teachers": fetch_teachers,
 }

@@ -61,6 +61,7 @@ def test_the_command_table_is_the_app() -> None:
         "models",
         "completions",
         "report",
+        "runs",
         "sweep",
         "fetch-teachers",
     ]
@@ -180,6 +181,16 @@ def test_presets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("dskd_core.presets.select", select)
     _invoke("presets", "--method", "kd", "-d", "cifar100", "--source", "dskd", "--format", "json")
     assert select.call == (("kd", "cifar100", "dskd"), {})
+
+
+def test_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    listed, shown = Recorder([]), Recorder(SimpleNamespace(path=tmp_path, config={}, summary={}, events=[]))
+    monkeypatch.setattr("dskd_core.runs.listing.list_runs", listed)
+    monkeypatch.setattr("dskd_core.runs.listing.show_run", shown)
+    _invoke("runs", str(tmp_path), "--status", "finished", "--method", "kd", "-d", "cifar100", "--format", "json")
+    assert listed.call == (([tmp_path],), {"status": "finished", "method": "kd", "dataset": "cifar100"})
+    _invoke("runs", "show", str(tmp_path / "run"), "--events", "3")
+    assert shown.call == ((tmp_path / "run", 3), {})
 
 
 def test_models(monkeypatch: pytest.MonkeyPatch) -> None:

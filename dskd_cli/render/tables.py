@@ -3,6 +3,7 @@ quickstart, teachers and sweeps."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from dskd_core.models.registry import ModelInfo
     from dskd_core.presets import Preset
     from dskd_core.quickstart import QuickstartRun
+    from dskd_core.report.records import RunRecord
+    from dskd_core.runs.listing import RunView
     from dskd_core.sweep import SweepResult
     from dskd_core.teachers import TeacherResult
     from dskd_core.teachers.checks import CheckResult
@@ -236,3 +239,90 @@ def train_outcome(outcome: TrainOutcome) -> None:
         json_out(outcome.config.model_dump(mode="json"))
     elif isinstance(outcome, Trained):
         run_summary(Summary.from_json(outcome.result.summary), str(outcome.result.run_dir))
+
+
+def runs_table(rows: Sequence[RunRecord], root: Path, fmt: str) -> None:
+    """``dskd runs``: one line per run folder (``--format json``: every field)."""
+    if fmt == "json":
+        json_out(
+            [
+                {
+                    "dataset": r.dataset,
+                    "teacher": r.teacher,
+                    "student": r.student,
+                    "method": r.method,
+                    "variant": r.variant,
+                    "seed": r.seed,
+                    "status": r.status,
+                    "epochs": r.epochs,
+                    "epochs_done": r.epochs_done,
+                    "best_acc": r.best_acc,
+                    "last_acc": r.last_acc,
+                    "path": r.path,
+                }
+                for r in rows
+            ]
+        )
+        return
+    if not rows:
+        text(f"no runs under {root}")
+        return
+    table = Table(
+        title=f"{len(rows)} runs under {root}",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        caption="epochs: done/configured; top-1 in %; dskd runs show RUN for one run's config and last events",
+    )
+    for column in ("dataset", "pair", "variant", "seed", "status", "epochs", "best", "last"):
+        table.add_column(column, no_wrap=column not in ("pair", "variant"))
+    table.add_column("folder", overflow="fold")
+    for r in rows:
+        pair = f"{r.teacher}→{r.student}" if r.teacher else r.student
+        epochs = f"{r.epochs_done}/{r.epochs}" if r.epochs is not None else str(r.epochs_done)
+        table.add_row(
+            r.dataset,
+            pair,
+            r.variant,
+            "" if r.seed is None else str(r.seed),
+            r.status,
+            epochs,
+            "" if r.best_acc is None else f"{r.best_acc:.2f}",
+            "" if r.last_acc is None else f"{r.last_acc:.2f}",
+            _relative(r.path, root),
+        )
+    print_wide(table)
+
+
+def _relative(path: str, root: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(root.resolve()))
+    except ValueError:
+        return path
+
+
+def run_view(view: RunView, fmt: str) -> None:
+    """``dskd runs show``: the effective config, the summary and the last events of one run."""
+    if fmt == "json":
+        json_out({"path": str(view.path), "config": view.config, "summary": view.summary, "events": view.events})
+        return
+    text(f"run {view.path}")
+    summary = view.summary
+    if summary:
+        best, last = summary.get("best_acc"), summary.get("last_acc")
+        parts = [
+            f"status {summary.get('status', '?')}",
+            f"epochs {summary.get('epochs_done', '?')}/{summary.get('epochs', '?')}",
+        ]
+        if best is not None:
+            parts.append(f"best top-1 {best:.2f} (epoch {summary.get('best_epoch', '?')})")
+        if last is not None:
+            parts.append(f"last {last:.2f}")
+        text("summary: " + ", ".join(parts))
+    else:
+        text("summary: none yet (no epoch has finished)")
+    text("config (config.json, the effective values):")
+    for key, value in view.config.items():
+        text(f"  {key} = {json.dumps(value)}")
+    text(f"last {len(view.events)} events (log.jsonl):")
+    for event in view.events:
+        text("  " + json.dumps(event))
