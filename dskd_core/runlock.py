@@ -1,7 +1,8 @@
 """One live process per run directory: an advisory ``flock`` on ``<run>/.lock`` holding the PID.
 
 The kernel drops the lock when its process dies (even by SIGKILL), so a lock file left by a
-dead process is simply taken over; a live owner makes a second ``train`` refuse.
+dead process is simply taken over; a live owner makes a second ``train`` refuse. The owner
+removes the file when it is done, so only a killed process leaves one behind.
 """
 
 from __future__ import annotations
@@ -47,31 +48,54 @@ class RunLock:
         return False
 
     def __enter__(self) -> RunLock:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as err:
-            raise UsageError(
-                f"cannot write in {self.path.parent} ({err.strerror or err}): choose a writable --runs-dir"
-            ) from None
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                owner = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-                os.close(fd)
-                raise RunLocked(
-                    f"{self.path.parent} is in use by {owner}: wait for that run to end, or train into another "
-                    "--runs-dir/--seed/--name"
-                ) from None
+        while True:
+            fd = self._open()
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    owner = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+                    os.close(fd)
+                    raise RunLocked(
+                        f"{self.path.parent} is in use by {owner}: wait for that run to end, or train into another "
+                        "--runs-dir/--seed/--name"
+                    ) from None
+                if not self._still_the_file(fd):  # its owner removed it as we opened it: take the new one
+                    os.close(fd)
+                    continue
+            break
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
         self._fd = fd
         return self
 
+    def _open(self) -> int:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise UsageError(
+                f"cannot write in {self.path.parent} ({err.strerror or err}): choose a writable --runs-dir"
+            ) from None
+
+    def _still_the_file(self, fd: int) -> bool:
+        """Whether the locked descriptor is still the file at ``path`` (not one a releasing owner removed)."""
+        try:
+            here = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        mine = os.fstat(fd)
+        return (here.st_dev, here.st_ino) == (mine.st_dev, mine.st_ino)
+
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self._fd is not None:
-            os.close(self._fd)  # closing releases the flock; the file stays for the next owner
+            # Removed while still held, then released: a finished run leaves no lock file, and a process
+            # that opened it meanwhile sees that it locked a removed file and takes a new one.
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                pass
+            os.close(self._fd)
             self._fd = None

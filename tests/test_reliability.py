@@ -457,3 +457,30 @@ def test_cli_train_dry_run_exits_0_or_2_never_crashes(method: str, args: list[st
 
 def test_errors_carry_their_documented_exit_codes() -> None:
     assert (UsageError.exit_code, StorageError.exit_code, RunLocked.exit_code, DskdError.exit_code) == (2, 4, 5, 1)
+
+
+def test_a_finished_run_leaves_no_lock_file_and_a_released_lock_is_taken_anew(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings_ = make_settings(tmp_path)
+    run_dir = fit(_vanilla(1), settings_).run_dir
+    assert not (run_dir / ".lock").exists()
+    # A process that opened the file just before its owner released (and removed) it locks a removed
+    # file: it notices and takes a new one, so two processes never both think they own the run.
+    real_open = RunLock._open
+    opened: list[int] = []
+
+    def open_a_removed_file_first(self: RunLock) -> int:
+        fd = real_open(self)
+        if not opened:
+            self.path.unlink()  # as if the previous owner released right after this open
+        opened.append(fd)
+        return fd
+
+    monkeypatch.setattr(RunLock, "_open", open_a_removed_file_first)
+    with RunLock(run_dir):
+        assert len(opened) == 2 and (run_dir / ".lock").exists() and RunLock.held(run_dir)
+        monkeypatch.setattr(RunLock, "_open", real_open)
+        with pytest.raises(RunLocked):
+            RunLock(run_dir).__enter__()
+    assert not (run_dir / ".lock").exists()

@@ -484,7 +484,7 @@ def test_curves_without_matplotlib_name_the_extra(mixed: Path, monkeypatch: pyte
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
     result = _invoke(str(mixed), "--curves", str(mixed / "c.png"))
-    assert result.exit_code == 1 and "pip install -e '.[plot]'" in _stderr(result)
+    assert result.exit_code == 2 and "pip install -e '.[plot]'" in _stderr(result)  # a usage error: exit 2
 
 
 def test_curves_are_drawn(mixed: Path, tmp_path: Path) -> None:

@@ -54,7 +54,7 @@ def report(
     check_format(fmt, REPORT_FORMATS)
     chosen = check_metric(metric)
     if curves is not None and importlib.util.find_spec("matplotlib") is None:
-        raise DskdError("--curves needs matplotlib: pip install -e '.[plot]'")
+        raise UsageError("--curves needs matplotlib: pip install -e '.[plot]' (or 'dskd[plot]')")
     hints = Hints(dataset=dataset, teacher=teacher, student=student, method=method, variant=variant)
     result = build_report(dirs or [Settings().runs_dir], chosen, hints)
     for path, why in result.skipped:
