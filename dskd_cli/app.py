@@ -84,7 +84,7 @@ class DskdGroup(TyperGroup):
                 render.error(str(err))
             sys.exit(err.exit_code)
         except (typer.Abort, KeyboardInterrupt):
-            render.error("interrupted: re-run the same command with --resume to continue")
+            render.error(f"interrupted: continue with {invocation.resume_command()}")
             sys.exit(130)
         except Exception as err:
             if type(err).__name__ == "NoArgsIsHelpError":  # bare `dskd` (or a group): the help is printed, no error
@@ -99,6 +99,8 @@ class DskdGroup(TyperGroup):
             render.error(f"internal error {type(err).__name__}: {err} (set DSKD_DEBUG=1 for the traceback)")
             sys.exit(1)
         code = rv if isinstance(rv, int) else 0
+        if code == 130:  # typer returns Ctrl-C (an Abort) as exit code 130, without a message
+            render.error(f"interrupted: continue with {invocation.resume_command()}")
         if standalone_mode:
             sys.exit(code)
         return code

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 
 _ARGV: list[str] = []
@@ -24,3 +25,12 @@ def child_argv() -> list[str]:
         elif not arg.startswith("--nproc="):
             out.append(arg)
     return out
+
+
+def resume_command() -> str:
+    """The command that continues this interrupted invocation: ``train`` with ``--resume`` added, a sweep or
+    the quickstart as it was (they resume their unfinished runs and keep the finished ones)."""
+    argv = list(_ARGV)
+    if argv[:1] == ["train"] and "--resume" not in argv and not any(a.startswith("--resume=") for a in argv):
+        argv.append("--resume")
+    return shlex.join(["dskd", *argv])

@@ -163,3 +163,25 @@ def test_bare_dskd_prints_the_help_and_version_prints_the_version() -> None:
     assert bare.returncode == 0 and "Usage: dskd" in bare.stdout and "error" not in bare.stderr
     version = runner.invoke(app, ["--version"])
     assert version.exit_code == 0 and version.stdout.startswith(f"dskd {__version__} ")
+
+
+def test_ctrl_c_ends_with_the_command_that_resumes(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers import subprocess_env
+
+    args = ["train", "vanilla", "resnet8", "-d", "synthetic", "--epochs", "50", "--runs-dir", str(tmp_path)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dskd_cli", *args], env=subprocess_env(), stderr=subprocess.PIPE, text=True
+    )
+    log = tmp_path / "synthetic" / "resnet8" / "vanilla" / "seed0" / "log.jsonl"
+    deadline = time.time() + 120
+    while not log.exists() and time.time() < deadline:  # training has started
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == f"error: interrupted: continue with dskd {' '.join(args)} --resume"
