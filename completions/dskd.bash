@@ -21,12 +21,12 @@ _dskd() {
             COMPREPLY=($(compgen -W "$pos" -- "$cur"));;
         eval)
             case "$prev" in
-                -m|--model) COMPREPLY=($(compgen -W "$models" -- "$cur")); return;;
                 -c|--checkpoint|--data-dir) COMPREPLY=($(compgen -f -- "$cur")); return;;
+                -m|--model) COMPREPLY=($(compgen -W "$models" -- "$cur")); return;;
                 -d|--dataset) COMPREPLY=($(compgen -W "$datasets" -- "$cur")); return;;
                 -bs|--batch-size|--image-size|--device|--format) COMPREPLY=(); return;;
             esac
-            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "-m --model -c --checkpoint -d --dataset -bs --batch-size --image-size --device --data-dir --format -h --help" -- "$cur")); return; fi
+            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "-c --checkpoint -m --model -d --dataset -bs --batch-size --image-size --device --data-dir --format -h --help" -- "$cur")); return; fi
             ;;
         quickstart)
             case "$prev" in

@@ -345,6 +345,8 @@ class RunConfig(BaseModel):
 
 #: Keys that do not change what a run computes: the folder's name and where the preset's values came from.
 NON_RUN_KEYS = frozenset({"name", "preset_source"})
+#: Run-config keys whose value follows from another key's (named in differences only when that one agrees).
+DERIVED_KEYS = {"aug_form": "aug"}
 #: Keys of how steps execute; a request leaves them to the device with None / "auto", and config.json
 #: records the effective value, so a left-open value matches whatever a run recorded.
 EXECUTION_KEYS = ("fast", "precision", "compile")
@@ -370,7 +372,8 @@ def config_differences(saved: Mapping[str, Any], wanted: Mapping[str, Any], *, i
             a, b = str(Path(a).expanduser().resolve()), str(Path(b).expanduser().resolve())
         if a != b:
             out.append(key)
-    return out
+    # A key derived from another says nothing more when that one differs too.
+    return [key for key in out if DERIVED_KEYS.get(key) not in out]
 
 
 def _json_defaults() -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,9 @@ from dskd_core.train.setup import open_dataset
 
 
 def evaluate_checkpoint(
-    arch: str,
+    arch: str | None,
     checkpoint: Path,
-    dataset: str,
+    dataset: str | None,
     settings: Settings,
     *,
     batch_size: int | None = None,
@@ -28,13 +29,21 @@ def evaluate_checkpoint(
 ) -> dict[str, Any]:
     """Top-1/top-5/loss of ``arch`` loaded from ``checkpoint`` (a run folder means its best student).
 
-    The test batch size (and, on ImageNet, the crop size) default to the ones the run evaluated
-    with, so the number reproduces the run's ``summary.json``.
+    ``arch`` and ``dataset`` default to the ones a dskd student file records (a run folder's
+    students do; a legacy ``.pth`` needs ``arch``, and its dataset defaults to cifar100). The test
+    batch size (and, on ImageNet, the crop size) default to the ones the run evaluated with, so the
+    number reproduces the run's ``summary.json``.
     """
-    spec = get_dataset_spec(dataset)
-    arch, _ = resolve_model_name(arch, spec.zoo)
     path = checkpoint_in(Path(checkpoint), STUDENT_BEST)
     meta = read_metadata(path) if path.suffix == ".safetensors" else {}
+    if dataset is None:
+        dataset = _recorded(meta, "dataset") or "cifar100"
+    if arch is None:
+        arch = meta.get("arch")
+        if not arch:
+            raise UsageError(f"{path} does not record its architecture: pass -m MODEL (dskd models lists them)")
+    spec = get_dataset_spec(dataset)
+    arch, _ = resolve_model_name(arch, spec.zoo)
     if batch_size is None:
         batch_size = int(meta.get("test_batch_size", 64))
     if spec.resizable:
@@ -56,3 +65,12 @@ def evaluate_checkpoint(
     )
     result = evaluate(model, loader)
     return {**result.as_dict(), "model": arch, "checkpoint": str(path), "dataset": dataset}
+
+
+def _recorded(meta: dict[str, str], key: str) -> str | None:
+    """A value a dskd student file records (JSON-encoded in its metadata), or None."""
+    try:
+        value = json.loads(meta[key])
+    except (KeyError, ValueError):
+        return None
+    return value if isinstance(value, str) else None

@@ -150,6 +150,15 @@ def test_train_vanilla_then_kd_then_eval_reproduces_the_summary(tmp_path: Path) 
     assert json.loads(result.stdout)["top1"] == summary["best_acc"]
     wrong = _invoke("eval", "-m", "resnet20", "-c", str(run), "-d", "synthetic")
     assert wrong.exit_code == 2 and "holds a resnet8" in _stderr(wrong)
+    # The run folder alone: the model and the dataset are the ones its student files record.
+    from_run = _invoke("eval", "-c", str(run), "--format", "json")
+    assert from_run.exit_code == 0, from_run.output
+    evaluated = json.loads(from_run.stdout)
+    assert (evaluated["top1"], evaluated["model"], evaluated["dataset"]) == (
+        summary["best_acc"],
+        "resnet8",
+        "synthetic",
+    )
 
 
 def test_bare_dskd_prints_the_help_and_version_prints_the_version() -> None:

@@ -157,6 +157,9 @@ def test_eval(monkeypatch: pytest.MonkeyPatch) -> None:
         ("resnet8", Path("ck.safetensors"), "digits", Settings()),
         {"batch_size": 32, "image_size": None},
     )
+    evaluate.calls.clear()
+    _invoke("eval", "-c", "run_dir", "--format", "json")  # model and dataset: what the checkpoint records
+    assert evaluate.call == ((None, Path("run_dir"), None, Settings()), {"batch_size": None, "image_size": None})
 
 
 def test_quickstart(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,10 +13,6 @@ from dskd_core.config import settings_from
 
 
 def eval_(
-    model: Annotated[
-        str,
-        typer.Option("-m", "--model", help="Architecture of the checkpoint.", autocompletion=complete_models),
-    ],
     checkpoint: Annotated[
         Path,
         typer.Option(
@@ -25,9 +21,23 @@ def eval_(
             help="dskd .safetensors, legacy .pth ({'model': state_dict}) or a run folder (its best student).",
         ),
     ],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "-m",
+            "--model",
+            help="Architecture of the checkpoint (default: the one a dskd checkpoint or run folder records).",
+            autocompletion=complete_models,
+        ),
+    ] = None,
     dataset: Annotated[
-        str, typer.Option("-d", "--dataset", help="cifar100, imagenet (its val/ split), digits or synthetic.")
-    ] = "cifar100",
+        str | None,
+        typer.Option(
+            "-d",
+            "--dataset",
+            help="cifar100, imagenet (its val/ split), digits or synthetic (default: the checkpoint's, else cifar100).",
+        ),
+    ] = None,
     batch_size: Annotated[
         int | None, typer.Option("-bs", "--batch-size", help="Test batch size (default: the run's, else 64).")
     ] = None,
