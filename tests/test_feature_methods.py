@@ -624,3 +624,27 @@ def test_reviewkd_with_sdd_and_stand_trains_and_logs_both_terms(teacher_run: Pat
     assert any(k.startswith("extra.abfs.") for k in state)
     student, _ = load_tensors(result.run_dir / "checkpoints" / "student_last.safetensors")
     assert not any(k.startswith("abfs.") for k in student)
+
+
+def test_crd_caps_its_default_negatives_to_a_small_datasets_pool_and_says_so() -> None:
+    from dskd_core.data import TensorDataset
+    from dskd_core.methods import get_method
+    from dskd_core.models import create_model
+    from dskd_core.resolve import resolve_run_config
+
+    labels = torch.arange(300) % 10  # 30 per class: every sample's other-class pool is 270
+    train = TensorDataset(torch.zeros(300, 3, 32, 32, dtype=torch.uint8), labels)
+
+    def bound(**overrides: object):  # type: ignore[no-untyped-def]
+        cfg = resolve_run_config(method="crd", teacher="resnet8", student="resnet8", overrides=overrides)
+        distiller = get_method("crd")(create_model("resnet8", 10), create_model("resnet8", 10), cfg)
+        distiller.bind_data(train)
+        return distiller
+
+    capped = bound()
+    assert (capped.nce_k, capped.params.crd_nce_k) == (270, 16384)
+    assert capped.batch_extras()["contrast_index"](torch.arange(4), torch.Generator()).shape == (4, 271)
+    assert any("drawing 270 per sample" in note and "--set crd_nce_k=N" in note for note in capped.describe())
+    chosen = bound(crd_nce_k=500)  # asked for explicitly: kept (drawn with replacement from the pool)
+    assert chosen.nce_k == 500 and not any("drawing" in note for note in chosen.describe())
+    assert bound(crd_nce_k=64).nce_k == 64

@@ -70,17 +70,21 @@ def available_memory(device: torch.device) -> int | None:
         return None
 
 
-def ensure_crd_fits(num_data: int, cfg: RunConfig, device: torch.device, available: int | None = None) -> CRDMemory:
-    """The estimate for this run; UsageError when it exceeds 90% of the device's free memory."""
+def ensure_crd_fits(
+    num_data: int, cfg: RunConfig, device: torch.device, available: int | None = None, *, nce_k: int | None = None
+) -> CRDMemory:
+    """The estimate for this run (``nce_k``: the negatives it draws, default the config's); UsageError when it
+    exceeds 90% of the device's free memory."""
     params = cfg.params
     if not isinstance(params, CRD.Params):
         raise UsageError(f"ensure_crd_fits takes a crd run config, not one of '{cfg.method}'")
-    need = crd_memory(num_data, feat_dim=params.crd_feat_dim, nce_k=params.crd_nce_k, batch_size=cfg.batch_size)
+    nce_k = params.crd_nce_k if nce_k is None else nce_k
+    need = crd_memory(num_data, feat_dim=params.crd_feat_dim, nce_k=nce_k, batch_size=cfg.batch_size)
     free = available_memory(device) if available is None else available
     if free is not None and need.total > FIT_FRACTION * free:
         raise UsageError(
             f"crd needs about {need.total / GIB:.1f} GiB ({num_data:,} samples × {params.crd_feat_dim} dims × 2 "
-            f"memory banks, {params.crd_nce_k:,} negatives per sample at batch {cfg.batch_size}) but {device} has "
+            f"memory banks, {nce_k:,} negatives per sample at batch {cfg.batch_size}) but {device} has "
             f"{free / GIB:.1f} GiB free: lower --set crd_nce_k=... (or crd_feat_dim, --batch-size), or use a "
             "smaller dataset"
         )
@@ -155,18 +159,30 @@ class CRD(FeatureDistiller):
         self._sampler: ContrastSampler | None = None
         self._memory: CRDMemory | None = None
         self.num_data = 0
+        self.nce_k = self.params.crd_nce_k  # the negatives drawn per sample (bind_data may cap the default)
+        self.pool = 0
 
     def bind_data(self, train: Split) -> None:
         cfg = self.cfg
         if cfg.world_size > 1:  # each process would update only its own samples' rows of the banks
             raise UsageError("crd's memory banks are not shared between processes: train crd with one process")
         device = self.embed_s.linear.weight.device
-        self._memory = ensure_crd_fits(len(train), cfg, device)  # before anything is allocated
+        ensure_crd_fits(len(train), cfg, device)  # before anything is allocated (the asked negatives: at most)
+        self.nce_k = self._negatives(train.labels)
+        self._memory = ensure_crd_fits(len(train), cfg, device, nce_k=self.nce_k)
         self.num_data = n = len(train)
         bound = 1.0 / math.sqrt(self.params.crd_feat_dim / 3)
         for name in ("memory_s", "memory_t"):
             self.register_buffer(name, (torch.rand(n, self.params.crd_feat_dim, device=device) * 2 - 1) * bound)
-        self._sampler = ContrastSampler(train.labels, self.params.crd_nce_k, self.params.crd_mode, device)
+        self._sampler = ContrastSampler(train.labels, self.nce_k, self.params.crd_mode, device)
+
+    def _negatives(self, labels: Tensor) -> int:
+        """The negatives per sample: ``crd_nce_k``, but the default capped to the smallest pool of other-class
+        samples (a small dataset would otherwise draw 16,384 with replacement from a pool of a few hundred)."""
+        asked = self.params.crd_nce_k
+        self.pool = len(labels) - int(torch.bincount(labels).max()) if len(labels) else 0
+        default = type(self.params).model_fields["crd_nce_k"].default
+        return self.pool if asked == default and 0 < self.pool < asked else asked
 
     def batch_extras(self) -> dict[str, BatchExtra]:
         return {} if self._sampler is None else {"contrast_index": self._sampler}
@@ -177,7 +193,12 @@ class CRD(FeatureDistiller):
             notes.append(
                 f"crd: memory banks 2 × {self.num_data:,} × {self.params.crd_feat_dim} = "
                 f"{self._memory.banks / 1024**2:.1f} MiB, about {self._memory.per_step / 1024**2:.0f} MiB more per "
-                f"step for {self.params.crd_nce_k:,} negatives per sample"
+                f"step for {self.nce_k:,} negatives per sample"
+            )
+        if self.nce_k != self.params.crd_nce_k:
+            notes.append(
+                f"crd: the smallest pool of other-class samples holds {self.pool:,}, fewer than the default "
+                f"{self.params.crd_nce_k:,} negatives: drawing {self.nce_k:,} per sample (--set crd_nce_k=N chooses)"
             )
         return notes
 
