@@ -88,7 +88,7 @@ complete -c dskd -n '__fish_seen_subcommand_from report' -l student -r -a 'Mobil
 complete -c dskd -n '__fish_seen_subcommand_from report' -l method -r -d 'Method of legacy logs whose path does not say'
 complete -c dskd -n '__fish_seen_subcommand_from report' -l variant -r -d 'Variant (e.g'
 complete -c dskd -n '__fish_seen_subcommand_from report' -s h -l help -d 'Show the help and exit'
-complete -c dskd -n '__fish_seen_subcommand_from runs' -l status -r -d 'Only runs in this state: finished, running, failed, interrupted, unfinished'
+complete -c dskd -n '__fish_seen_subcommand_from runs' -l status -r -d 'Only runs in this state: finished, running, failed, interrupted, unfinished, unr'
 complete -c dskd -n '__fish_seen_subcommand_from runs' -l method -r -d 'Only this method\'s runs'
 complete -c dskd -n '__fish_seen_subcommand_from runs' -l dataset -s d -r -a 'cifar100 digits imagenet synthetic' -d 'Only this dataset\'s runs'
 complete -c dskd -n '__fish_seen_subcommand_from runs' -l events -r -d 'With \'show\': how many of the last log events to print'

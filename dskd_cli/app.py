@@ -84,7 +84,7 @@ class DskdGroup(TyperGroup):
                 render.error(str(err))
             sys.exit(err.exit_code)
         except (typer.Abort, KeyboardInterrupt):
-            render.error(f"interrupted: continue with {invocation.resume_command()}")
+            _interrupted()
             sys.exit(130)
         except Exception as err:
             if type(err).__name__ == "NoArgsIsHelpError":  # bare `dskd` (or a group): the help is printed, no error
@@ -100,10 +100,19 @@ class DskdGroup(TyperGroup):
             sys.exit(1)
         code = rv if isinstance(rv, int) else 0
         if code == 130:  # typer returns Ctrl-C (an Abort) as exit code 130, without a message
-            render.error(f"interrupted: continue with {invocation.resume_command()}")
+            _interrupted()
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _interrupted() -> None:
+    """The Ctrl-C line, naming the command that continues; the processes of ``--nproc``/torchrun leave it to
+    their launcher, which knows the whole command."""
+    if "WORLD_SIZE" in os.environ:
+        return
+    command = invocation.resume_command()
+    render.error(f"interrupted: continue with {command}" if command else "interrupted")
 
 
 def _warning_as_note(show: Callable[..., None]) -> Callable[..., None]:

@@ -27,10 +27,20 @@ def child_argv() -> list[str]:
     return out
 
 
-def resume_command() -> str:
-    """The command that continues this interrupted invocation: ``train`` with ``--resume`` added, a sweep or
-    the quickstart as it was (they resume their unfinished runs and keep the finished ones)."""
+#: Commands whose interrupted run continues: ``train`` with ``--resume``, the others as they were given.
+RESUMABLE = ("train", "sweep", "quickstart")
+
+
+def resume_command() -> str | None:
+    """The command that continues this interrupted invocation: ``train`` with ``--resume`` (and without
+    ``--overwrite``), a sweep or the quickstart as it was (they resume their unfinished runs and keep the
+    finished ones); None for a command with nothing to continue."""
     argv = list(_ARGV)
-    if argv[:1] == ["train"] and "--resume" not in argv and not any(a.startswith("--resume=") for a in argv):
-        argv.append("--resume")
+    at = next((i for i, arg in enumerate(argv) if not arg.startswith("-")), None)  # past --debug and the like
+    if at is None or argv[at] not in RESUMABLE:
+        return None
+    if argv[at] == "train":
+        argv = [a for a in argv if a != "--overwrite"]
+        if "--resume" not in argv and not any(a.startswith("--resume=") for a in argv):
+            argv.append("--resume")
     return shlex.join(["dskd", *argv])

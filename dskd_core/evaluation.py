@@ -39,6 +39,8 @@ def evaluate_checkpoint(
     if dataset is None:
         dataset = _recorded(meta, "dataset") or "cifar100"
     if arch is None:
+        if not path.is_file():
+            raise UsageError(f"checkpoint {path} not found: check the -c path (a run folder or a checkpoint file)")
         arch = meta.get("arch")
         if not arch:
             raise UsageError(f"{path} does not record its architecture: pass -m MODEL (dskd models lists them)")

@@ -92,10 +92,13 @@ class RunLock:
     ) -> None:
         if self._fd is not None:
             # Removed while still held, then released: a finished run leaves no lock file, and a process
-            # that opened it meanwhile sees that it locked a removed file and takes a new one.
+            # that opened it meanwhile sees that it locked a removed file and takes a new one. Only our own
+            # file is removed (one deleted or replaced by hand may be another owner's by now).
             try:
-                self.path.unlink()
-            except FileNotFoundError:
-                pass
-            os.close(self._fd)
-            self._fd = None
+                if self._still_the_file(self._fd):
+                    self.path.unlink()
+            except OSError:
+                pass  # it stays behind, as a killed owner's would: the next owner takes it over
+            finally:
+                os.close(self._fd)
+                self._fd = None

@@ -194,3 +194,21 @@ def test_ctrl_c_ends_with_the_command_that_resumes(tmp_path: Path) -> None:
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert stderr.strip().splitlines()[-1] == f"error: interrupted: continue with dskd {' '.join(args)} --resume"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["train", "kd", "a", "b", "--overwrite"], "dskd train kd a b --resume"),
+        (["--debug", "train", "kd", "a", "b"], "dskd --debug train kd a b --resume"),
+        (["train", "--resume", "runs/x/seed0"], "dskd train --resume runs/x/seed0"),
+        (["sweep", "kd", "a", "b", "--seeds", "0,1"], "dskd sweep kd a b --seeds 0,1"),
+        (["eval", "-c", "runs/x"], None),
+        (["--debug"], None),
+    ],
+)
+def test_the_command_that_continues_an_interrupted_invocation(argv: list[str], expected: str | None) -> None:
+    from dskd_cli import invocation
+
+    invocation.record(argv)
+    assert invocation.resume_command() == expected

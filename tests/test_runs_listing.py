@@ -48,10 +48,39 @@ def test_runs_errors_are_one_line_naming_the_fix(teacher_run: Path, tmp_path: Pa
     for args, message in (
         (["runs", "show"], "dskd runs show RUN"),
         (["runs", "show", str(tmp_path / "nowhere")], "not found"),
-        (["runs", "show", str(tmp_path)], "is not a dskd run folder"),
+        (["runs", "show", str(tmp_path)], "is not in a dskd run folder"),
         (["runs", str(_root(teacher_run)), "--status", "done"], "invalid --status 'done'"),
         (["runs", str(tmp_path / "nowhere")], "not found"),
     ):
         result = runner.invoke(app, args)
         assert result.exit_code == 2, (args, result.output)
         assert message in result.output and len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_a_killed_run_is_unfinished_and_show_finds_the_folder_of_a_file_in_it(
+    teacher_run: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    root = tmp_path / "runs"
+    killed = root / "synthetic" / "resnet8" / "vanilla" / "seed1"
+    shutil.copytree(teacher_run, killed)
+    summary = json.loads((killed / "summary.json").read_text())
+    (killed / "summary.json").write_text(json.dumps({**summary, "status": "running"}))  # as a SIGKILL leaves it
+    rows = json.loads(runner.invoke(app, ["runs", str(root), "--format", "json"]).stdout)
+    assert [r["status"] for r in rows] == ["unfinished"]
+    assert (
+        len(json.loads(runner.invoke(app, ["runs", str(root), "--status", "unfinished", "--format", "json"]).stdout))
+        == 1
+    )
+    inside = killed / "checkpoints" / "student_best.safetensors"
+    shown = runner.invoke(app, ["runs", "show", str(inside), "--format", "json"])
+    assert shown.exit_code == 0 and Path(json.loads(shown.stdout)["path"]) == killed
+    (killed / "config.json").write_text("{not json")
+    broken = runner.invoke(app, ["runs", "show", str(killed)])
+    assert broken.exit_code == 2 and "config.json is not valid JSON" in broken.output
+
+
+def test_eval_without_a_model_names_a_missing_checkpoint(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["eval", "-c", str(tmp_path / "nowhere.safetensors")])
+    assert result.exit_code == 2 and "not found: check the -c path" in result.output

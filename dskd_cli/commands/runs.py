@@ -17,7 +17,8 @@ def runs_(
     ] = None,
     run: Annotated[Path | None, typer.Argument(help="With 'show': the run folder to show.")] = None,
     status: Annotated[
-        str | None, typer.Option(help="Only runs in this state: finished, running, failed, interrupted, unfinished.")
+        str | None,
+        typer.Option(help="Only runs in this state: finished, running, failed, interrupted, unfinished, unreadable."),
     ] = None,
     method: Annotated[str | None, typer.Option(help="Only this method's runs.")] = None,
     dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="Only this dataset's runs.")] = None,

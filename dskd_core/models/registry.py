@@ -95,7 +95,7 @@ def create_model(name: str, num_classes: int | None = None, *, zoo: str = "cifar
 
 
 def natural_key(name: str) -> tuple[list[str | int], str]:
-    """Sort key of a model name with its numbers as numbers: ``resnet8 < resnet14 < resnet110 < resnet8x4``."""
+    """Sort key of a model name with its numbers as numbers: ``resnet8 < resnet8x4 < resnet14 < resnet110``."""
     parts = re.split(r"(\d+)", name)
     return [int(p) if i % 2 else p for i, p in enumerate(parts)], name
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from dskd_core.errors import UsageError
 from dskd_core.report.discover import discover
 from dskd_core.report.records import RunRecord
-from dskd_core.runs.store import RunDir, is_run_dir
+from dskd_core.runlock import RunLock
+from dskd_core.runs.layout import SUMMARY_FILE
+from dskd_core.runs.store import RunDir, UnreadableRun, is_run_dir, read_events, read_json
 
-#: The statuses a run folder can be in (``summary.json``'s, or ``unfinished`` when it has none).
+#: The statuses ``dskd runs`` shows: ``summary.json``'s (``running`` only while a live process holds the
+#: folder), ``unfinished`` for a run killed or not yet past its first epoch, ``unreadable`` for broken files.
 RUN_STATUSES = ("finished", "running", "failed", "interrupted", "unfinished", "unreadable")
 
 
@@ -26,7 +29,7 @@ def list_runs(
     """The dskd runs under ``paths`` (legacy logs are ``dskd report``'s), in folder order, filtered."""
     if status is not None and status not in RUN_STATUSES:
         raise UsageError(f"invalid --status '{status}': use one of {', '.join(RUN_STATUSES)}")
-    runs = [r for r in discover(paths).records if r.source == "dskd"]
+    runs = [_live_status(r) for r in discover(paths).records if r.source == "dskd"]
     return [
         r
         for r in runs
@@ -34,6 +37,14 @@ def list_runs(
         and (method is None or r.method == method)
         and (dataset is None or r.dataset == dataset)
     ]
+
+
+def _live_status(record: RunRecord) -> RunRecord:
+    """A run whose summary says ``running`` but whose folder no live process holds was killed: ``unfinished``
+    (``--resume`` continues it)."""
+    if record.status == "running" and not RunLock.held(Path(record.path)):
+        return replace(record, status="unfinished")
+    return record
 
 
 @dataclass(frozen=True)
@@ -47,12 +58,18 @@ class RunView:
 
 
 def show_run(path: Path, last: int = 5) -> RunView:
-    """The config, summary and last ``last`` events of the run folder ``path`` (its summary.json or log also do)."""
-    folder = path.parent if path.is_file() else path
-    if not folder.exists():
+    """The config, summary and last ``last`` events of the run folder holding ``path`` (the folder or a file in it)."""
+    if not path.exists():
         raise UsageError(f"{path} not found: pass a run folder (dskd runs lists them)")
-    if not is_run_dir(folder):
-        raise UsageError(f"{folder} is not a dskd run folder (no config.json): dskd runs lists them")
+    start = path if path.is_dir() else path.parent
+    folder = next((p for p in (start, *start.parents) if is_run_dir(p) or (p / SUMMARY_FILE).is_file()), None)
+    if folder is None:
+        raise UsageError(f"{path} is not in a dskd run folder (no config.json or summary.json): dskd runs lists them")
     run = RunDir(folder)
-    events = run.raw_events()
-    return RunView(folder, run.config(), run.summary_json(), events[-last:] if last > 0 else [])
+    try:
+        config = read_json(run.config_path, strict=True) if run.config_path.exists() else {}
+        summary = read_json(run.summary_path, strict=True) if run.summary_path.exists() else {}
+        events = read_events(run.log_path)
+    except (UnreadableRun, OSError) as err:
+        raise UsageError(f"{folder} cannot be read ({err}): check the folder's files and permissions") from None
+    return RunView(folder, config, summary, events[-last:] if last > 0 else [])
