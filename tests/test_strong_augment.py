@@ -33,18 +33,8 @@ from dskd_core.data.strong import (
 
 U8 = npt.NDArray[np.uint8]
 
-PIXEL_OPS = (
-    "autocontrast",
-    "brightness",
-    "color",
-    "contrast",
-    "equalize",
-    "identity",
-    "posterize",
-    "sharpness",
-    "solarize",
-)
 GEOMETRIC_OPS = ("rotate", "shear_x", "shear_y", "translate_x", "translate_y")
+PIXEL_OPS = tuple(name for name in OP_NAMES if name not in GEOMETRIC_OPS)  # the other nine: bit-exact
 SIZES = ((32, 32), (40, 24), (64, 64))  # (H, W)
 
 
@@ -451,3 +441,41 @@ def test_cuda_matches_cpu() -> None:
     finally:
         torch.use_deterministic_algorithms(before)
     assert torch.equal(strict, strong_augment(images, torch.Generator().manual_seed(1)))
+
+
+def test_the_op_table_is_the_references() -> None:
+    """The 14 ops of DSKD's augment_list, in its order, with their [lo, hi) ranges."""
+    from dskd_core.data.strong import OP_RANGES
+
+    assert OP_NAMES == (
+        "autocontrast",
+        "brightness",
+        "color",
+        "contrast",
+        "equalize",
+        "identity",
+        "posterize",
+        "rotate",
+        "sharpness",
+        "shear_x",
+        "shear_y",
+        "solarize",
+        "translate_x",
+        "translate_y",
+    )
+    assert OP_RANGES == (
+        (0.0, 1.0),
+        (0.05, 0.95),
+        (0.05, 0.95),
+        (0.05, 0.95),
+        (0.0, 1.0),
+        (0.0, 1.0),
+        (4.0, 8.0),
+        (-30.0, 30.0),
+        (0.05, 0.95),
+        (-0.3, 0.3),
+        (-0.3, 0.3),
+        (0.0, 256.0),
+        (-0.3, 0.3),
+        (-0.3, 0.3),
+    )
