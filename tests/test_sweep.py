@@ -178,3 +178,21 @@ def test_device_worker_runs_its_share_and_reports_failures(teacher_run: Path, tm
     out = dict(_device_worker([good.model_dump_json(), bad.model_dump_json()], settings_.model_dump_json(), "cpu"))
     assert out[good.model_dump_json()]["status"] == "finished"  # type: ignore[index]
     assert "not found" in out[bad.model_dump_json()]  # type: ignore[operator]
+
+
+def test_sweep_aug_is_dskds_aug_on_every_run(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from dskd_cli.app import app
+    from dskd_core.sweep import SweepRequest
+
+    cfgs = SweepRequest(method="kd", teacher="resnet8", student="resnet8", dataset="synthetic", aug=True).configs(
+        tmp_path
+    )
+    assert cfgs and all(c.aug and c.aug_form == "dskd" for c in cfgs)
+    planned = CliRunner().invoke(
+        app, ["sweep", "kd", "resnet8", "resnet8", "-d", "synthetic", "--aug", "--dry-run", "--runs-dir", str(tmp_path)]
+    )
+    assert planned.exit_code == 0, planned.output
+    refused = CliRunner().invoke(app, ["sweep", "mlkd", "resnet8", "resnet8", "-d", "synthetic", "--aug", "--dry-run"])
+    assert refused.exit_code == 2 and "drop --aug, or train mlkd_noaug with --aug" in refused.output
