@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from dskd_core._compat import tomllib
-from dskd_core.config import RunConfig, parse_scales, run_config_keys
+from dskd_core.config import RunConfig, method_schema, param_keys, parse_scales, run_config_keys
 from dskd_core.data import get_dataset_spec
 from dskd_core.data.types import MethodRecipe
 from dskd_core.errors import UnknownNameError, UsageError
@@ -281,8 +281,29 @@ def describe_validation_error(err: ValidationError) -> str:
     if loc in FLAG_KEYS:
         return f"invalid {loc.replace('_', '-')!s}: {msg} (fix --{loc.replace('_', '-')} or --set {loc}=...)"
     if loc:
-        return f"invalid {loc.replace('_', '-')}: {msg} (fix --set {loc}=... or the --config file)"
+        example = _set_example(loc)
+        form = f"--set {loc}=..., e.g. --set {loc}={example}," if example else f"--set {loc}=..."
+        return f"invalid {loc}: {msg} (fix {form} or the --config file)"
     return f"invalid run config: {msg}"
+
+
+def _set_example(key: str) -> str | None:
+    """The key's default in the form ``--set`` reads it (JSON, no spaces), or None when it has none."""
+    field = RunConfig.model_fields.get(key) if key != "params" else None
+    if field is None:
+        methods = param_keys().get(key)
+        field = method_schema(methods[0]).params.model_fields[key] if methods else None
+    if field is None or field.is_required():
+        return None
+    default = field.get_default(call_default_factory=True)
+    if default is None:
+        return None
+    if isinstance(default, str):
+        return default  # parse_overrides reads a bare word as a string
+    try:
+        return json.dumps(default, separators=(",", ":"))
+    except TypeError:
+        return None
 
 
 #: Run-config keys that ``dskd train`` has a flag of the same name for (the others are set with --set or --config).

@@ -144,3 +144,19 @@ def test_vanilla_refuses_a_teacher_and_sdd() -> None:
 def test_run_dir_layout(tmp_path) -> None:
     cfg = RunConfig(method="kd", teacher="resnet32x4", student="resnet8x4", scales=[1, 2], stand=True, seed=3)
     assert cfg.run_dir(tmp_path) == tmp_path / "cifar100" / "resnet32x4-resnet8x4" / "kd+sdd[1,2]+ls" / "seed3"
+
+
+def test_a_bad_set_value_names_the_set_form_with_an_example_and_no_missing_flag() -> None:
+    from dskd_core.errors import UsageError
+    from dskd_core.resolve import parse_overrides, resolve_run_config
+
+    def message(method: str, text: str) -> str:
+        with pytest.raises(UsageError) as err:
+            resolve_run_config(method=method, teacher="resnet8", student="resnet8", overrides=parse_overrides([text]))
+        return str(err.value)
+
+    decay = message("kd", "lr_decay_epochs=100,150")
+    assert "e.g. --set lr_decay_epochs=[150,180,210]" in decay and "--lr-decay" not in decay
+    assert "e.g. --set mask_form=factor" in message("mlkd", "mask_form=rows")
+    assert "e.g. --set crd_nce_k=16384" in message("crd", "crd_nce_k=0")
+    assert "(fix --clip-grad or --set clip_grad=...)" in message("kd", "clip_grad=-1")  # a key with a flag
