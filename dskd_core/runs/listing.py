@@ -5,18 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from dskd_core.errors import UsageError
 from dskd_core.report.discover import discover
 from dskd_core.report.records import RunRecord
 from dskd_core.runlock import RunLock
 from dskd_core.runs.layout import SUMMARY_FILE
+from dskd_core.runs.records import RunStatus
 from dskd_core.runs.store import RunDir, UnreadableRun, is_run_dir, read_events, read_json
 
 #: The statuses ``dskd runs`` shows: ``summary.json``'s (``running`` only while a live process holds the
 #: folder), ``unfinished`` for a run killed or not yet past its first epoch, ``unreadable`` for broken files.
-RUN_STATUSES = ("finished", "running", "failed", "interrupted", "unfinished", "unreadable")
+RUN_STATUSES = (*get_args(RunStatus), "unfinished", "unreadable")
 
 
 def list_runs(
