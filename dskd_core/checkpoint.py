@@ -294,14 +294,20 @@ def load_model(arch: str, path: Path, num_classes: int, device: torch.device, *,
     """Build ``arch`` of ``zoo`` and load a dskd safetensors or legacy ``.pth`` checkpoint into it, strictly."""
     model = create_model(arch, num_classes=num_classes, zoo=zoo)
     state, meta = read_model_weights(path)
+    check_metadata(path, meta, arch, num_classes)
+    load_strict(model, state, arch=arch, where=path)
+    return model.to(device)
+
+
+def check_metadata(path: Path, meta: Mapping[str, str], arch: str, num_classes: int | None) -> None:
+    """Refuse a checkpoint whose metadata records another architecture or (``num_classes`` given) class count;
+    ``train --dry-run`` checks a teacher with this and :func:`read_metadata`, reading its header alone."""
     saved_arch = meta.get("arch")
     if saved_arch and saved_arch != arch:
         raise CheckpointError(f"{path} holds a {saved_arch}, not a {arch}: pass -m {saved_arch}")
     saved_classes = meta.get("num_classes")
-    if saved_classes and int(saved_classes) != num_classes:
+    if saved_classes and num_classes is not None and int(saved_classes) != num_classes:
         raise CheckpointError(
             f"{path} has {saved_classes} classes but the dataset has {num_classes}: use a checkpoint "
             "trained on this dataset"
         )
-    load_strict(model, state, arch=arch, where=path)
-    return model.to(device)

@@ -12,11 +12,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -106,6 +108,7 @@ def download(url: str, dest: Path, *, policy: DownloadPolicy | None = None, noti
     The bytes go to ``<dest>.part``; an interrupted transfer is resumed with an HTTP Range
     request (a server that ignores it is read again from zero), retried with exponential
     back-off, and checked against the announced size before ``.part`` is renamed to ``dest``.
+    A host name that does not resolve is tried once: offline, every retry would fail alike.
     """
     policy = policy or DEFAULT_POLICY
     if not re.match(r"https?://", url):
@@ -153,7 +156,15 @@ def _download_once(session: requests.Session, url: str, part: Path, policy: Down
                     notify({"event": "download", "file": part.name[: -len(".part")], "done": done, "total": total})
                 handle.flush()
                 os.fsync(handle.fileno())
-    except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
+    except requests.ConnectionError as err:
+        if unresolved(err):  # offline (or no DNS): one try, since retrying would fail the same way
+            raise DownloadError(
+                f"cannot download {url}: the host name {urlsplit(url).hostname} does not resolve (offline?): "
+                "download it on a machine with a network and pass that file with --archive, or pass --url for a "
+                "mirror you can reach"
+            ) from None
+        raise _Retry(short_reason(err)) from None
+    except (requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
         raise _Retry(short_reason(err)) from None
     except requests.RequestException as err:
         raise DownloadError(f"cannot download {url} ({short_reason(err)}): check --url") from None
@@ -162,6 +173,22 @@ def _download_once(session: requests.Session, url: str, part: Path, policy: Down
             part.unlink()
         raise _Retry(f"received {done} of {total} bytes")
     return digest.hexdigest()
+
+
+def unresolved(err: BaseException) -> bool:
+    """Whether a host name lookup failed behind ``err``: a ``socket.gaierror`` anywhere in its chain (requests wraps
+    urllib3's ``NameResolutionError``, which wraps it), not another failure (refused, reset, timed out)."""
+    seen: set[int] = set()
+    todo: list[object] = [err]
+    while todo:
+        cause = todo.pop()
+        if not isinstance(cause, BaseException) or id(cause) in seen:
+            continue
+        if isinstance(cause, socket.gaierror):
+            return True
+        seen.add(id(cause))
+        todo += [cause.__cause__, cause.__context__, getattr(cause, "reason", None), *cause.args]
+    return False
 
 
 def _response_span(r: requests.Response, url: str, have: int, part: Path) -> tuple[int, int | None]:

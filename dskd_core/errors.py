@@ -25,19 +25,33 @@ class UnknownNameError(UsageError, KeyError):
     unknown model names) so callers written against either keep working.
     """
 
-    def __init__(self, kind: str, name: str, known: Iterable[str]) -> None:
+    def __init__(self, kind: str, name: str, known: Iterable[str], *, first: Iterable[str] = ()) -> None:
+        """``known``: the names to choose from; ``first``: those of them suggested before the rest (a model's
+        own zoo before the other zoos' names), each group ranked by closeness, and listed alone when no name
+        is close."""
         known = list(known)
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-        if not close:
-            lowered = {k.lower(): k for k in known}
-            close = [lowered[m] for m in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)]
-        hint = f"did you mean {', '.join(close)}?" if close else f"choose one of: {', '.join(sorted(known))}"
+        preferred = [k for k in first if k in known]
+        close = _close_matches(name, preferred)
+        close += [m for m in _close_matches(name, [k for k in known if k not in preferred]) if m not in close]
+        close = close[:3]
+        hint = (
+            f"did you mean {', '.join(close)}?" if close else f"choose one of: {', '.join(sorted(preferred or known))}"
+        )
         super().__init__(f"unknown {kind} '{name}': {hint}")
         self.name = name
         self.close_matches = close
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return str(self.args[0])
+
+
+def _close_matches(name: str, known: list[str]) -> list[str]:
+    """Up to three of ``known`` close to ``name``, closest first; compared ignoring case when none is close as typed."""
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    if close:
+        return close
+    lowered = {k.lower(): k for k in known}
+    return [lowered[m] for m in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)]
 
 
 class DatasetNotFound(UsageError):

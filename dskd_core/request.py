@@ -20,8 +20,9 @@ from dskd_core.data import get_dataset_spec
 from dskd_core.errors import UsageError
 from dskd_core.methods import get_method, list_methods
 from dskd_core.models import resolve_model_name
-from dskd_core.presets import check_source, find_preset
+from dskd_core.presets import Preset, check_source, find_preset
 from dskd_core.resolve import load_config_file, load_run_config, parse_overrides, resolve_run_config
+from dskd_core.trackers import check_available, parse_log
 from dskd_core.train.distributed import launched_rank, launched_world_size
 
 Notify = Callable[[str], None]
@@ -250,12 +251,28 @@ class TrainRequest(BaseModel):
             else find_preset(method, teacher, student, dataset, source=cfg.preset_source, sdd=cfg.scales != [1])
         )
         if preset is not None:
-            shown = ", ".join(f"{k} {v}" for k, v in preset.values.items())
             notify(
                 f"using the {dataset} preset for {method} {teacher}->{student} from {cfg.preset_source} "
-                f"({preset.note}): {shown}; flags override it"
+                f"({preset.note}): {self._preset_values(preset, cfg, file_values)}"
             )
         return cfg
+
+    def _preset_values(self, preset: Preset, cfg: RunConfig, file_values: Mapping[str, Any]) -> str:
+        """Every value the preset gave the run (its keys, its ``--stand`` values, ``--scales auto``'s scales),
+        then those of its keys that the run does not keep (a flag, ``--set``, the ``--config`` file or
+        ``--stand`` set them), with the value it has instead."""
+        resolved, overrides = cfg.model_dump(mode="json"), parse_overrides(self.overrides)
+        kept = [f"{k} {v}" for k, v in preset.values.items() if resolved.get(k) == v]
+        if self.stand or overrides.get("stand") or file_values.get("stand"):
+            stand = [f"base_temp {preset.base_temp}"] if self.base_temp is None else []
+            stand += [f"--kd-weight {preset.stand_kd_weight}"] if self.kd_weight is None else []
+            kept += [f"{' and '.join(stand)} (--stand)"] if stand else []
+        if "auto" in (self.scales and self.scales.strip(), overrides.get("scales"), file_values.get("scales")):
+            kept.append(f"scales {preset.sdd_scales} (--scales auto)")
+        changed = [f"{k} {v} → {resolved.get(k)}" for k, v in preset.values.items() if resolved.get(k) != v]
+        return ", ".join(kept or ["nothing"]) + (
+            f"; overridden: {', '.join(changed)}" if changed else "; flags override it"
+        )
 
     def _flags(self) -> dict[str, Any]:
         """The run-config keys the flags set (None: not given)."""

@@ -21,7 +21,7 @@ from dskd_core.data import get_dataset_spec
 from dskd_core.data.types import MethodRecipe
 from dskd_core.errors import UnknownNameError, UsageError
 from dskd_core.methods import get_method, list_methods
-from dskd_core.models import list_aliases, resolve_model_name
+from dskd_core.models import resolve_model_name
 from dskd_core.presets import DEFAULT_SOURCE, find_preset
 
 #: Students trained with LR 0.01 on CIFAR-100 (the DSKD trainer asserts it: mdistiller/engine/cfg.py).
@@ -263,10 +263,9 @@ def _wants_sdd(*layers: Mapping[str, Any] | None) -> bool:
 
 
 def canonical_model_name(name: str, dataset: str) -> str:
-    """The registered name behind an alias of the dataset's zoo (with a warning), else ``name`` unchanged."""
+    """The registered name of ``name`` in the dataset's zoo (an alias's with a warning); refused when the zoo has no
+    such model (another zoo's, as an ImageNet net on cifar100, or a typo), as building the model would refuse it."""
     zoo = get_dataset_spec(dataset).zoo
-    if name not in list_aliases(zoo):
-        return name
     canonical, note = resolve_model_name(name, zoo)
     if note:
         warnings.warn(note, UserWarning, stacklevel=3)

@@ -42,6 +42,25 @@ def _quiet_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DSKD_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("DSKD_TEACHERS_DIR", str(tmp_path / "teachers"))
     monkeypatch.delenv("DSKD_DEBUG", raising=False)
+    monkeypatch.delenv("COLUMNS", raising=False)  # a pipe honours COLUMNS: tables keep their natural width here
+    monkeypatch.delenv("DSKD_LOG", raising=False)  # no tracker a developer exported
+    monkeypatch.delenv("DSKD_THREADS", raising=False)
+
+
+@pytest.fixture
+def fetched_teachers(tmp_path: Path) -> Path:
+    """Every model of every dataset's zoo as a teacher file where ``dskd fetch-teachers`` puts it, so a
+    ``--dry-run`` of a distillation (which checks its teacher's file, reading the header alone) resolves.
+    The files are empty: a test that loads a teacher trains or fetches one."""
+    from dskd_core.data import get_dataset_spec, list_datasets
+    from dskd_core.models import list_models
+
+    root = tmp_path / "teachers"
+    for dataset in list_datasets():
+        (root / dataset).mkdir(parents=True, exist_ok=True)
+        for name in list_models(get_dataset_spec(dataset).zoo):
+            (root / dataset / f"{name}.safetensors").touch()
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 from dskd_cli.app import app
 
 runner = CliRunner()
+#: The teachers are in place, as a dry run checks (a missing one is refused, as in the run: test_dry_run_validation).
+pytestmark = pytest.mark.usefixtures("fetched_teachers")
 
 
 def _invoke(*args: str):

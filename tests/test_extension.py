@@ -12,6 +12,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import subprocess_env
 
 TOY = textwrap.dedent(
@@ -63,6 +65,7 @@ TOY = textwrap.dedent(
 )
 
 
+@pytest.mark.usefixtures("fetched_teachers")  # a dry run checks the teacher file
 def test_a_registered_method_with_params_needs_nothing_else(tmp_path: Path) -> None:
     env = {**subprocess_env(), "DSKD_RUNS_DIR": str(tmp_path / "runs"), "COLUMNS": "200"}
     done = subprocess.run([sys.executable, "-c", TOY], capture_output=True, text=True, env=env, timeout=300)

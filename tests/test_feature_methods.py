@@ -488,6 +488,7 @@ def test_reviewkd_warmup_ramps_the_feature_term_only() -> None:
     assert get_method("at")(_model("resnet8", "student"), _model("resnet8", "teacher"), at).term_weights(1) == {}
 
 
+@pytest.mark.usefixtures("fetched_teachers")  # a dry run checks the teacher file
 def test_dry_run_of_a_feature_method_with_sdd_and_stand() -> None:
     result = CliRunner().invoke(
         app, ["train", "crd", "resnet32x4", "resnet8x4", "--scales", "1,2,4", "--stand", "--dry-run"]

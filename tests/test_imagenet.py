@@ -81,6 +81,7 @@ def test_imagenet_models_keep_the_model_contract(name: str) -> None:
     assert len(model.get_bn_before_relu()) == 4
 
 
+@pytest.mark.usefixtures("fetched_teachers")  # a dry run checks the teacher file
 def test_mobilenetv2_is_an_imagenet_alias_for_mobilenetv1_with_a_warning() -> None:
     with pytest.warns(UserWarning, match="MobileNetV2' on imagenet is MobileNetV1"):
         alias = create_model("MobileNetV2", zoo="imagenet")
@@ -247,6 +248,7 @@ def test_imagenet_mdistiller_presets_hold_the_published_protocol() -> None:
     assert (cfg.batch_size, cfg.lr, cfg.preset_source) == (512, 0.2, "mdistiller")
 
 
+@pytest.mark.usefixtures("fetched_teachers")  # a dry run checks the teacher file
 def test_distributed_options_are_recorded_in_the_config() -> None:
     result = _invoke(
         "train",

@@ -249,6 +249,7 @@ def _dry(*args: str) -> dict:
     return json.loads(result.stdout)
 
 
+@pytest.mark.usefixtures("fetched_teachers")  # a dry run checks the teacher file
 def test_dry_run_spot_checks_against_the_method_spec() -> None:
     cfg = _dry("dkd", "wrn_40_2", "wrn_16_2")
     assert (cfg["alpha"], cfg["beta"], cfg["temperature"], cfg["warmup"], cfg["ce_weight"]) == (1.0, 6.0, 4.0, 20, 1.0)

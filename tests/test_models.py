@@ -157,6 +157,23 @@ def test_unknown_name_suggests_close_matches() -> None:
     assert isinstance(info.value, KeyError)
 
 
+@pytest.mark.parametrize(("name", "zoo"), [("resnet8x5", "cifar"), ("resnet8x5", "imagenet"), ("MobileNetV3", "cifar")])
+def test_a_typo_suggests_its_zoos_names_first_then_the_other_zoos(name: str, zoo: str) -> None:
+    """Same-zoo names rank first (each zoo's by closeness); the other zoo's follow, so a CIFAR typo made on
+    imagenet still offers the CIFAR net after the ImageNet ones. The message keeps its one-line form."""
+    with pytest.raises(UnknownNameError) as info:
+        create_model(name, zoo=zoo)
+    close = info.value.close_matches
+    own = set(list_models(zoo))
+    ranks = [0 if m in own else 1 for m in close]
+    assert close and ranks == sorted(ranks), close
+    assert str(info.value) == f"unknown model '{name}': did you mean {', '.join(close)}?"
+    if zoo == "imagenet":
+        assert close[:2] == ["ResNet50", "ResNet18"] and "resnet8x4" in close
+    if name == "MobileNetV3":  # the ImageNet MobileNetV1, after the CIFAR names it is closest to
+        assert close[0] == "MobileNetV2" and close[-1] == "MobileNetV1"
+
+
 def test_model_names_are_listed_in_natural_order() -> None:
     from dskd_core.models import list_models
 

@@ -18,6 +18,8 @@ from dskd_cli.app import app
 from dskd_core.sweep import grid_configs
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+#: The reference commands' teachers are in place, as their dry runs check (a missing one is refused, as in the run).
+pytestmark = pytest.mark.usefixtures("fetched_teachers")
 
 CIFAR_SOLVER = {
     "dataset": "cifar100",

@@ -444,6 +444,7 @@ _ARGS = st.lists(
 )
 
 
+@pytest.mark.usefixtures("fetched_teachers")  # a dry run checks the teacher file
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(["kd", "dkd", "rld", "vanilla"]), _ARGS)
 def test_cli_train_dry_run_exits_0_or_2_never_crashes(method: str, args: list[str]) -> None:

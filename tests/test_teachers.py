@@ -360,6 +360,32 @@ def test_http_404_is_not_retried(server: LoopbackServer) -> None:
     assert len(server.requests) == 1
 
 
+OFFLINE_URL = "http://dskd-offline.invalid/cifar_teachers.tar"  # .invalid never resolves (RFC 2606)
+
+
+def test_a_host_that_does_not_resolve_is_tried_once_and_names_the_offline_options(tmp_path: Path) -> None:
+    events: list[dict[str, Any]] = []
+    with pytest.raises(DownloadError) as info:  # retries allowed: a lookup failure takes none of them
+        download.download(OFFLINE_URL, tmp_path / "x.tar", policy=FAST, notify=events.append)
+    assert not [e for e in events if e["event"] == "retry"], events
+    assert "dskd-offline.invalid does not resolve" in str(info.value) and "--archive" in str(info.value)
+    result = _invoke("fetch-teachers", "--url", OFFLINE_URL, "--models", "resnet56")
+    _one_line_error(result, DownloadError.exit_code, "does not resolve")
+    assert "retry" not in _stderr(result) and "--archive" in _stderr(result) and "--url" in _stderr(result)
+
+
+def test_a_refused_connection_is_still_retried(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a loopback port that nothing listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    events: list[dict[str, Any]] = []
+    with pytest.raises(DownloadError, match="failed after 3 attempts"):
+        download.download(f"http://127.0.0.1:{port}/x.tar", tmp_path / "x.tar", policy=FAST, notify=events.append)
+    assert [e["event"] for e in events] == ["retry", "retry"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Corrupted archives and cached copies
 

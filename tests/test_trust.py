@@ -17,6 +17,8 @@ from dskd_core.train.evaluate import EvalResult
 from tests.helpers import kd_config, make_settings
 
 _kd = kd_config
+#: The teachers are in place, as a dry run checks (a missing one is refused, as in the run).
+pytestmark = pytest.mark.usefixtures("fetched_teachers")
 
 
 def test_evaluation_is_fp32_under_a_bf16_training_run(

@@ -73,6 +73,19 @@ class Distiller(nn.Module):
         Called by ``resolve.check_run_config`` for every resolved config; the default accepts all.
         """
 
+    @classmethod
+    def config_notes(cls, cfg: RunConfig) -> list[str]:
+        """One-line notes on ``cfg`` that stop nothing but change what the run does (``train --dry-run`` shows
+        them, :meth:`describe` records them): a warm-up longer than the run, whose distillation term then never
+        reaches full weight (the digits recipe's 1 epoch under DKD's 20-epoch warm-up, say)."""
+        if not cls.needs_teacher or cfg.warmup <= cfg.epochs:
+            return []
+        return [
+            f"warm-up of {cfg.warmup} epochs is longer than the run's {cfg.epochs}: the distillation term never "
+            f"reaches full weight ({cfg.epochs}/{cfg.warmup} of it in the last epoch); --set warmup={cfg.epochs} "
+            "ramps it over the run, --set warmup=0 gives it full weight from the start"
+        ]
+
     def train(self, mode: bool = True) -> Distiller:
         # The teacher stays in eval mode (BatchNorm running statistics) on every train() call.
         super().train(mode)
@@ -112,8 +125,8 @@ class Distiller(nn.Module):
         return {}
 
     def describe(self) -> list[str]:
-        """One-line notes for the run's start event (e.g. CRD's memory-bank size)."""
-        return []
+        """One-line notes for the run's start event (e.g. CRD's memory-bank size); the config's notes first."""
+        return self.config_notes(self.cfg)
 
     def teacher_forward(self, image: Tensor) -> tuple[Tensor, Features]:
         assert self.teacher is not None

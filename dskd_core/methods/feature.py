@@ -95,7 +95,7 @@ class FeatureDistiller(Distiller):
 
     def describe(self) -> list[str]:
         count = sum(p.numel() for n, p in self.named_parameters() if not n.startswith(("student.", "teacher.")))
-        return [f"{self.name}: {count:,} extra trainable parameters"] if count else []
+        return super().describe() + ([f"{self.name}: {count:,} extra trainable parameters"] if count else [])
 
     def forward(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
         image, target = batch["image"], batch["target"]

@@ -76,7 +76,11 @@ def resolve_model_name(name: str, zoo: str = "cifar") -> tuple[str, str | None]:
             f"model '{name}' belongs to the {elsewhere[0]} zoo, not to the {zoo} zoo: pick a dataset of that zoo "
             f"(dskd models --zoo {elsewhere[0]}) or one of {', '.join(sorted(models))}"
         )
-    raise UnknownNameError(kind="model", name=name, known=list(models) + [a for (z, a) in _ALIASES if z == zoo])
+    # every zoo's names, this zoo's suggested first: resnet8x5 on imagenet still offers the CIFAR resnet8x4, after
+    # the ImageNet nets
+    names = {z: [*_MODELS[z], *(a for (az, a) in _ALIASES if az == z)] for z in _MODELS}
+    known = [*names[zoo], *(n for z in _MODELS if z != zoo for n in names[z])]
+    raise UnknownNameError(kind="model", name=name, known=known, first=names[zoo])
 
 
 def create_model(name: str, num_classes: int | None = None, *, zoo: str = "cifar") -> ZooModel:

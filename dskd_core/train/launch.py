@@ -51,15 +51,7 @@ def preflight(
             f"the run is set up for {cfg.world_size} processes, not {nproc}: pass --nproc {cfg.world_size}, or start "
             "a new run"
         )
-    device = resolve_device(settings.device)
-    if device.type == "cuda":
-        process_device(settings.device, 0)
-        visible = torch.cuda.device_count()
-        if visible < nproc:
-            raise UsageError(
-                f"--nproc {nproc} needs a GPU per process but {visible} are visible: pass --nproc {visible}, or "
-                "--device cpu"
-            )
+    check_devices(settings.device, nproc)
     check_run_config(cfg)
     data = open_dataset(cfg.dataset, settings, cfg.num_classes)
     load_teacher(cfg, settings, data.spec.num_classes, torch.device("cpu"), allow_weak=allow_weak_teacher)
@@ -68,6 +60,20 @@ def preflight(
     if (folder / LOCK_NAME).exists():
         with RunLock(folder):  # refuses while another live process trains this run
             pass
+
+
+def check_devices(setting: str, nproc: int) -> torch.device:
+    """The ``--device`` of a run of ``nproc`` processes, refused when one of them would have no GPU."""
+    device = resolve_device(setting)
+    if device.type == "cuda" and nproc > 1:
+        process_device(setting, 0)
+        visible = torch.cuda.device_count()
+        if visible < nproc:
+            raise UsageError(
+                f"--nproc {nproc} needs a GPU per process but {visible} are visible: pass --nproc {visible}, or "
+                "--device cpu"
+            )
+    return device
 
 
 def launch(nproc: int, argv: Sequence[str]) -> int:

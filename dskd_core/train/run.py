@@ -6,14 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
-from dskd_core.config import RunConfig
-from dskd_core.device import resolve_device
+from dskd_core.config import RunConfig, Settings
 from dskd_core.errors import UsageError
+from dskd_core.methods import get_method
 from dskd_core.request import Notify, TrainRequest
+from dskd_core.runlock import RunLock
+from dskd_core.runs.store import check_run_dir
 from dskd_core.train.engine import Observer, RunResult, fit
 from dskd_core.train.fast import resolve_execution
-from dskd_core.train.launch import launch, preflight
+from dskd_core.train.launch import check_devices, launch, preflight
+from dskd_core.train.setup import check_teacher
 
 #: ``progress(interactive)`` → a context whose value observes the engine's events.
 Progress = Callable[[bool], AbstractContextManager[Observer | None]]
@@ -21,9 +25,11 @@ Progress = Callable[[bool], AbstractContextManager[Observer | None]]
 
 @dataclass(frozen=True)
 class DryRun:
-    """``--dry-run``: the config as ``config.json`` would record it here (execution resolved for the device)."""
+    """``--dry-run``: the config as ``config.json`` would record it here (execution resolved for the device), and
+    the run folder it would write."""
 
     config: RunConfig
+    run_dir: Path | None = None
     exit_code: int = 0
 
 
@@ -51,6 +57,34 @@ def _no_progress(interactive: bool) -> Iterator[Observer | None]:
     yield None
 
 
+def dry_run(
+    cfg: RunConfig,
+    settings: Settings,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    run_dir: Path | None = None,
+    allow_weak_teacher: bool = False,
+    notify: Notify | None = None,
+) -> DryRun:
+    """``--dry-run``: refuse what the run would refuse before it writes anything, with its errors: the device
+    (for every process), the teacher checkpoint (from its header), the run folder's state. Nothing is written
+    and the dataset is not read (nor downloaded); ``notify`` gets the run folder."""
+    device = check_devices(settings.device, cfg.world_size)
+    check_teacher(cfg, settings, allow_weak=allow_weak_teacher)
+    folder = run_dir or cfg.run_dir(settings.runs_dir)
+    resolved = cfg.model_copy(update=resolve_execution(cfg, device, cfg.world_size).as_config())
+    if not RunLock.held(folder):  # a live run's folder is the lock's to refuse, as in the run
+        # a resumed run keeps the execution it recorded, which the request's open values match
+        check_run_dir(cfg if resume else resolved, folder, resume=resume, overwrite=overwrite)
+    if notify is not None:
+        for note in get_method(cfg.method).config_notes(resolved):  # what the run's start records, said now
+            notify(note)
+        verb = "resume" if resume else "replace the run in" if overwrite else "train into"
+        notify(f"dry run, nothing written: the run would {verb} {folder}")
+    return DryRun(resolved, folder)
+
+
 def run_train(
     request: TrainRequest,
     *,
@@ -69,8 +103,15 @@ def run_train(
     cfg = request.run_config(notify) if notify is not None else request.run_config()
     settings = request.settings
     if request.dry_run:
-        execution = resolve_execution(cfg, resolve_device(settings.device), cfg.world_size)
-        return DryRun(cfg.model_copy(update=execution.as_config()))
+        return dry_run(
+            cfg,
+            settings,
+            resume=request.resume,
+            overwrite=request.overwrite,
+            run_dir=run_dir,
+            allow_weak_teacher=request.allow_weak_teacher,
+            notify=notify,
+        )
     if request.nproc is not None and request.nproc > 1:
         preflight(
             cfg,

@@ -6,10 +6,11 @@ and checkpoint evaluation call these, so each is written once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-from dskd_core.checkpoint import load_model
+from dskd_core.checkpoint import check_metadata, load_model, read_metadata
 from dskd_core.config import RunConfig, Settings
 from dskd_core.data import DatasetSpec, Split, fitted_spec, get_dataset_spec, load_dataset
 from dskd_core.methods import Distiller, get_method
@@ -42,6 +43,18 @@ def load_teacher(
         return None
     path = teacher_checkpoint(cfg, settings.teachers_dir, allow_weak=allow_weak)
     return load_model(cfg.teacher, path, num_classes, device, zoo=get_dataset_spec(cfg.dataset).zoo)
+
+
+def check_teacher(cfg: RunConfig, settings: Settings, *, allow_weak: bool = False) -> Path | None:
+    """What :func:`load_teacher` would refuse, from the checkpoint's header alone (``train --dry-run``): the
+    file (missing, weak), and the architecture and class count it records. The file, None without a teacher."""
+    if not cfg.teacher:
+        return None
+    path = teacher_checkpoint(cfg, settings.teachers_dir, allow_weak=allow_weak)
+    spec = get_dataset_spec(cfg.dataset)
+    classes = cfg.num_classes if cfg.num_classes is not None or spec.resizable else spec.num_classes
+    check_metadata(path, read_metadata(path), cfg.teacher, classes)  # an ImageFolder's count is its folders'
+    return path
 
 
 def build_distiller(
