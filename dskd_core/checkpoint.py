@@ -128,6 +128,27 @@ def load_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
     return tensors, metadata
 
 
+def check_readable(path: Path) -> None:
+    """Refuse a ``.safetensors`` file whose header cannot be read (empty, cut short, not safetensors), from the
+    header alone; a legacy ``.pth`` is left to its loader."""
+    if Path(path).suffix != ".safetensors":
+        return
+    try:
+        with Path(path).open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            header_len = int.from_bytes(handle.read(8), "little")
+            ok = 0 < header_len <= min(size - 8, MAX_HEADER_BYTES) and isinstance(
+                json.loads(handle.read(header_len)), dict
+            )
+    except (OSError, ValueError, UnicodeDecodeError):
+        ok = False
+    if not ok:
+        raise CheckpointError(
+            f"{path} is not a readable safetensors file (empty or cut short?): fetch or save it again, or pass "
+            "another checkpoint"
+        )
+
+
 def read_metadata(path: Path) -> dict[str, str]:
     """The string metadata of a safetensors file, from its header alone (no tensors read, no verification)."""
     try:
@@ -290,21 +311,28 @@ def checkpoint_in(path: Path, name: str = STUDENT_LAST) -> Path:
     return path
 
 
-def load_model(arch: str, path: Path, num_classes: int, device: torch.device, *, zoo: str = "cifar") -> ZooModel:
-    """Build ``arch`` of ``zoo`` and load a dskd safetensors or legacy ``.pth`` checkpoint into it, strictly."""
+def load_model(
+    arch: str, path: Path, num_classes: int, device: torch.device, *, zoo: str = "cifar", arch_fix: str | None = None
+) -> ZooModel:
+    """Build ``arch`` of ``zoo`` and load a dskd safetensors or legacy ``.pth`` checkpoint into it, strictly.
+    ``arch_fix``: what a checkpoint of another architecture should do instead (:func:`check_metadata`)."""
     model = create_model(arch, num_classes=num_classes, zoo=zoo)
     state, meta = read_model_weights(path)
-    check_metadata(path, meta, arch, num_classes)
+    check_metadata(path, meta, arch, num_classes, arch_fix=arch_fix)
     load_strict(model, state, arch=arch, where=path)
     return model.to(device)
 
 
-def check_metadata(path: Path, meta: Mapping[str, str], arch: str, num_classes: int | None) -> None:
+def check_metadata(
+    path: Path, meta: Mapping[str, str], arch: str, num_classes: int | None, *, arch_fix: str | None = None
+) -> None:
     """Refuse a checkpoint whose metadata records another architecture or (``num_classes`` given) class count;
-    ``train --dry-run`` checks a teacher with this and :func:`read_metadata`, reading its header alone."""
+    ``train --dry-run`` checks a teacher with this and :func:`read_metadata`, reading its header alone.
+    ``arch_fix`` names the fix for another architecture (``{saved}``: the one recorded); default ``pass -m``."""
     saved_arch = meta.get("arch")
     if saved_arch and saved_arch != arch:
-        raise CheckpointError(f"{path} holds a {saved_arch}, not a {arch}: pass -m {saved_arch}")
+        fix = (arch_fix or "pass -m {saved}").format(saved=saved_arch, arch=arch)
+        raise CheckpointError(f"{path} holds a {saved_arch}, not a {arch}: {fix}")
     saved_classes = meta.get("num_classes")
     if saved_classes and num_classes is not None and int(saved_classes) != num_classes:
         raise CheckpointError(

@@ -51,15 +51,19 @@ def _quiet_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def fetched_teachers(tmp_path: Path) -> Path:
     """Every model of every dataset's zoo as a teacher file where ``dskd fetch-teachers`` puts it, so a
     ``--dry-run`` of a distillation (which checks its teacher's file, reading the header alone) resolves.
-    The files are empty: a test that loads a teacher trains or fetches one."""
+    The files hold a real header (architecture, class count) and no weights: a test that loads a teacher
+    trains or fetches one."""
+    from dskd_core.checkpoint import STUDENT_FORMAT, save_tensors
     from dskd_core.data import get_dataset_spec, list_datasets
     from dskd_core.models import list_models
 
     root = tmp_path / "teachers"
     for dataset in list_datasets():
+        spec = get_dataset_spec(dataset)
         (root / dataset).mkdir(parents=True, exist_ok=True)
-        for name in list_models(get_dataset_spec(dataset).zoo):
-            (root / dataset / f"{name}.safetensors").touch()
+        for name in list_models(spec.zoo):
+            meta = {"format": STUDENT_FORMAT, "arch": name, "num_classes": str(spec.num_classes)}
+            save_tensors(root / dataset / f"{name}.safetensors", {}, meta)
     return root
 
 

@@ -55,6 +55,7 @@ def test_a_teacher_file_of_another_arch_is_refused_from_its_header(tmp_path: Pat
     args = ["train", "kd", "resnet14", "resnet8", "-d", "digits", "--teacher-ckpt", str(path)]
     result = _invoke(*args, "--dry-run")
     assert result.exit_code == 2 and "holds a resnet8, not a resnet14" in _errors(result)[0], result.output
+    assert "--teacher-ckpt" in _errors(result)[0] and "-m " not in _errors(result)[0]  # train has no -m
     right = _invoke("train", "kd", "resnet8", "resnet8", "-d", "digits", "--teacher-ckpt", str(path), "--dry-run")
     assert right.exit_code == 0, right.output
 
@@ -137,3 +138,30 @@ def test_the_preset_note_lists_every_value_it_applied(fetched_teachers: Path) ->
     plain = _invoke("train", "kd", "resnet32x4", "resnet8x4", "--dry-run")
     (note,) = [n for n in _notes(plain) if n.startswith("note: using the")]
     assert note.endswith("): lr 0.05, batch_size 64; flags override it")
+
+
+def test_an_empty_or_cut_short_teacher_file_is_refused_from_its_header(tmp_path: Path) -> None:
+    """A dry run that accepted a file the run could not load would not be worth running."""
+    good = tmp_path / "good.safetensors"
+    save_student(good, create_model("resnet8", 10), arch="resnet8", num_classes=10, extra={})
+    for name, data in (("empty", b""), ("cut", good.read_bytes()[:40]), ("text", b"not a checkpoint at all")):
+        path = tmp_path / f"{name}.safetensors"
+        path.write_bytes(data)
+        result = _invoke("train", "kd", "resnet8", "resnet8", "-d", "digits", "--teacher-ckpt", str(path), "--dry-run")
+        assert result.exit_code == 2, result.output
+        assert _errors(result) == [
+            f"error: {path} is not a readable safetensors file (empty or cut short?): fetch "
+            "or save it again, or pass another checkpoint"
+        ], result.output
+
+
+def test_resume_dry_run_says_what_the_resume_would_do(teacher_run: Path) -> None:
+    """A finished run: nothing to train (the real --resume returns its result); an extended one: resumed."""
+    finished = _invoke("train", "--resume", str(teacher_run), "--dry-run")
+    assert finished.exit_code == 0, finished.output
+    assert _notes(finished)[-1] == (
+        f"note: dry run, nothing written: {teacher_run} holds this run finished; the run would train nothing"
+    )
+    longer = _invoke("train", "--resume", str(teacher_run), "--epochs", "2", "--dry-run")
+    assert longer.exit_code == 0, longer.output
+    assert _notes(longer)[-1] == f"note: dry run, nothing written: the run would resume {teacher_run}"

@@ -13,7 +13,8 @@ from dskd_core.errors import UsageError
 from dskd_core.methods import get_method
 from dskd_core.request import Notify, TrainRequest
 from dskd_core.runlock import RunLock
-from dskd_core.runs.store import check_run_dir
+from dskd_core.runs.layout import CHECKPOINTS
+from dskd_core.runs.store import check_run_dir, finished_result, has_train_state
 from dskd_core.train.engine import Observer, RunResult, fit
 from dskd_core.train.fast import resolve_execution
 from dskd_core.train.launch import check_devices, launch, preflight
@@ -80,8 +81,13 @@ def dry_run(
     if notify is not None:
         for note in get_method(cfg.method).config_notes(resolved):  # what the run's start records, said now
             notify(note)
-        verb = "resume" if resume else "replace the run in" if overwrite else "train into"
-        notify(f"dry run, nothing written: the run would {verb} {folder}")
+        finished = resume and not overwrite and any(finished_result(c, folder) is not None for c in (cfg, resolved))
+        if finished:  # as the run would: its result, nothing trained
+            notify(f"dry run, nothing written: {folder} holds this run finished; the run would train nothing")
+        else:
+            verb = "resume" if resume and has_train_state(folder / CHECKPOINTS) else "train into"
+            verb = "replace the run in" if overwrite else verb
+            notify(f"dry run, nothing written: the run would {verb} {folder}")
     return DryRun(resolved, folder)
 
 

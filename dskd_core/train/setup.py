@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from dskd_core.checkpoint import check_metadata, load_model, read_metadata
+from dskd_core.checkpoint import check_metadata, check_readable, load_model, read_metadata
 from dskd_core.config import RunConfig, Settings
 from dskd_core.data import DatasetSpec, Split, fitted_spec, get_dataset_spec, load_dataset
 from dskd_core.methods import Distiller, get_method
@@ -42,7 +42,13 @@ def load_teacher(
     if not cfg.teacher:
         return None
     path = teacher_checkpoint(cfg, settings.teachers_dir, allow_weak=allow_weak)
-    return load_model(cfg.teacher, path, num_classes, device, zoo=get_dataset_spec(cfg.dataset).zoo)
+    return load_model(
+        cfg.teacher, path, num_classes, device, zoo=get_dataset_spec(cfg.dataset).zoo, arch_fix=TEACHER_FIX
+    )
+
+
+#: What a teacher checkpoint of another architecture should do instead (``train`` has no ``-m``).
+TEACHER_FIX = "name {saved} as the teacher, or pass a {arch} checkpoint with --teacher-ckpt"
 
 
 def check_teacher(cfg: RunConfig, settings: Settings, *, allow_weak: bool = False) -> Path | None:
@@ -53,7 +59,9 @@ def check_teacher(cfg: RunConfig, settings: Settings, *, allow_weak: bool = Fals
     path = teacher_checkpoint(cfg, settings.teachers_dir, allow_weak=allow_weak)
     spec = get_dataset_spec(cfg.dataset)
     classes = cfg.num_classes if cfg.num_classes is not None or spec.resizable else spec.num_classes
-    check_metadata(path, read_metadata(path), cfg.teacher, classes)  # an ImageFolder's count is its folders'
+    check_readable(path)
+    # an ImageFolder's count is its folders'
+    check_metadata(path, read_metadata(path), cfg.teacher, classes, arch_fix=TEACHER_FIX)
     return path
 
 
