@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     progress: bool = True
     workers: int | None = Field(default=None, ge=0)  # ImageNet decoding processes per training process; None = auto
     pin_memory: bool = True  # pinned host memory for ImageNet batches bound for CUDA
+    #: Experiment trackers, comma-separated: tensorboard, wandb (``--log``; env DSKD_LOG). Off by default.
+    log: str = ""
+    #: CPU threads of torch's intra-op pool (``--threads``); None = the cores this process may run on.
+    threads: int | None = Field(default=None, ge=1)
 
 
 def settings_from(**given: Any) -> Settings:

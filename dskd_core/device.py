@@ -1,6 +1,11 @@
-"""The torch device a run uses, from the ``--device`` setting (a leaf: imports nothing from dskd but errors)."""
+"""The torch device a run uses, from the ``--device`` setting, and its CPU threads (a leaf: imports nothing from
+dskd but errors)."""
 
 from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
 
 import torch
 

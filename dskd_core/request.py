@@ -38,6 +38,8 @@ RESUMABLE = frozenset(
         "teachers_dir",
         "runs_dir",
         "workers",
+        "threads",
+        "log",
         "resume",
         "overwrite",
         "allow_weak_teacher",
@@ -108,6 +110,8 @@ class TrainRequest(BaseModel):
     teachers_dir: Path | None = None
     runs_dir: Path | None = None
     workers: int | None = None
+    threads: int | None = None
+    log: list[str] = []
     resume: bool = False
     overwrite: bool = False
     allow_weak_teacher: bool = False
@@ -148,13 +152,18 @@ class TrainRequest(BaseModel):
 
     @property
     def settings(self) -> Settings:
-        return settings_from(
+        """Where and how it runs; a ``--log`` tracker that is unknown or not installed is refused here."""
+        settings = settings_from(
             device=self.device,
             data_dir=self.data_dir,
             teachers_dir=self.teachers_dir,
             runs_dir=self.runs_dir,
             workers=self.workers,
+            threads=self.threads,
+            log=",".join(self.log) if self.log else None,
         )
+        check_available(parse_log(settings.log))
+        return settings
 
     @property
     def resume_dir(self) -> Path | None:

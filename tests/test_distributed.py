@@ -8,6 +8,7 @@ processes they start write to this process's file descriptors, read with ``capfd
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -134,7 +135,10 @@ def test_two_processes_with_batch_b_match_one_process_with_batch_2b(
 def test_torchrun_trains_cifar_style_data_and_resumes_under_ddp(tmp_path: Path, launcher_env: None) -> None:
     """`torchrun --nproc_per_node=2 -m dskd_cli train …` on the in-memory synthetic set, then `--resume RUN_DIR`."""
     cmd = [*TORCHRUN, "train", "vanilla", "resnet8", "-d", "synthetic", "--epochs", "1", "--runs-dir", "runs"]
-    done = subprocess.run(cmd, cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    # torchrun's own parser takes a --log after the script for its --log-dir: trackers come by DSKD_LOG there
+    tensorboard = importlib.util.find_spec("tensorboard") is not None
+    env = {**subprocess_env(), **({"DSKD_LOG": "tensorboard"} if tensorboard else {})}
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     run = tmp_path / "runs" / "synthetic" / "resnet8" / "vanilla" / "seed0"
     assert json.loads((run / "config.json").read_text())["world_size"] == 2
@@ -144,7 +148,7 @@ def test_torchrun_trains_cifar_style_data_and_resumes_under_ddp(tmp_path: Path, 
     single = CliRunner().invoke(app, ["train", "--resume", str(run), "--epochs", "2"])
     assert single.exit_code == 2 and "set up for 2 processes but 1 were launched" in single.output
 
-    _nproc("train", "--resume", str(run), "--epochs", "2")
+    _nproc("train", "--resume", str(run), "--epochs", "2", *(["--log", "tensorboard"] if tensorboard else []))
     events = _events(run)
     assert [e["event"] for e in events] == ["start", "epoch", "end", "resume", "epoch", "end"]
     assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1, 2]
@@ -156,6 +160,14 @@ def test_torchrun_trains_cifar_style_data_and_resumes_under_ddp(tmp_path: Path, 
         "train_state.prev.safetensors",  # two commits (epochs 1 and 2), one writer
         "train_state.safetensors",
     ]
+    if tensorboard:  # rank 0 alone logs: one event file per launch, each epoch once
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) == 2
+        acc = EventAccumulator(str(run / "tensorboard"))
+        acc.Reload()
+        steps = events[0]["steps_per_epoch"]
+        assert [e.step for e in acc.Scalars("test/acc_top1")] == [steps, 2 * steps]
 
 
 @pytest.mark.parametrize("world", [2, 3])

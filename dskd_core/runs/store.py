@@ -33,6 +33,7 @@ from dskd_core.runs.layout import (
     STUDENT_BEST,
     STUDENT_LAST,
     SUMMARY_FILE,
+    TRACKER_FILES,
     TRAIN_STATE,
     TRAIN_STATE_PREV,
 )
@@ -413,6 +414,12 @@ def prepare_run_dir(cfg: RunConfig, run_dir: Path, *, resume: bool, overwrite: b
         shutil.rmtree(ckpt_dir, ignore_errors=True)
         for name in (LOG_FILE, SUMMARY_FILE, CONFIG_FILE):
             (run_dir / name).unlink(missing_ok=True)
+        for name in TRACKER_FILES:  # the trackers' record of the run replaced
+            path = run_dir / name
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / CONFIG_FILE, cfg.to_json() + "\n")
     return resume and has_train_state(ckpt_dir)

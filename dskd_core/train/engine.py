@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from dskd_core.runs.records import (
     StepEvent,
 )
 from dskd_core.runs.store import RunFiles, RunLog, check_run_dir, finished_result, prepare_run_dir, saved_execution
+from dskd_core.trackers import Trackers, check_available, parse_log
 from dskd_core.train.distributed import DistContext, main_lock, prepare_distiller, setup
 from dskd_core.train.evaluate import evaluate
 from dskd_core.train.execution import (
@@ -108,6 +109,9 @@ def fit(
     is refused unless ``allow_weak_teacher``.
     """
     run_dir = run_dir or cfg.run_dir(settings.runs_dir)
+    trackers = parse_log(settings.log)
+    check_available(trackers)  # a missing extra is refused before anything is written
+    apply_threads(settings.threads)
     dist = setup(settings.device, cfg.world_size)  # one process, or this rank of a torchrun launch
     device = dist.device
     if resume:  # what the request leaves to the device, the run keeps as it started (e.g. a lockstep run)
@@ -145,6 +149,7 @@ def fit(
                 notify=notify,
                 dist=dist,
                 execution=execution,
+                trackers=trackers,
             )
             train_loader, test_loader = run_loaders(
                 cfg,
@@ -212,6 +217,7 @@ class Trainer:
         notify: Observer,
         dist: DistContext | None = None,
         execution: Execution | None = None,
+        trackers: Sequence[str] = (),
     ) -> None:
         self.cfg, self.distiller, self.device, self.run_dir, self.notify = cfg, distiller, device, run_dir, notify
         # Under torchrun only rank 0 writes the run folder and reports; every rank trains and evaluates.
@@ -234,6 +240,13 @@ class Trainer:
         if self.resumed:
             self.files.repair(distiller, self.progress, self.log)
         self.epoch = self.progress.epoch
+        # The experiment trackers (``--log``): rank 0's, like the run folder.
+        self.trackers = Trackers(
+            trackers if self.dist.is_main else (),
+            run_dir,
+            cfg,
+            resumed_epoch=self.progress.epoch if self.resumed else None,
+        )
         self.model = self.dist.wrap(distiller)  # DDP over processes (gradients averaged), else the distiller
         self.stepper = make_step(self.model, self.optimizer, self.params, self.execution, device, cfg, CURVE_POINTS)
         self._noted = False  # the step's fallback note is logged once
@@ -257,9 +270,10 @@ class Trainer:
             cuda_graphs=self.stepper.graphs,
             teacher_acc=teacher_acc,
             notes=tuple(self.distiller.describe()),
-        ).to_json()
-        self.log.write(event)
-        self.notify(event)
+        )
+        self.log.write(event.to_json())
+        self.trackers.start(event)
+        self.notify(event.to_json())
         self.files.summary(self.progress, "running")
 
     def begin_epoch(self, epoch: int) -> None:
@@ -310,7 +324,7 @@ class Trainer:
             progress.best_state = {
                 k: v.detach().to("cpu", copy=True) for k, v in distiller.student.state_dict().items()
             }
-        progress.last_event = EpochEvent(
+        epoch_event = EpochEvent(
             epoch=self.epoch,
             lr=self.lr,
             terms=terms,
@@ -324,11 +338,13 @@ class Trainer:
             train_loss_curve=tuple(self._loss_curve(curve)),
             train_time_s=trained - self._tick,
             eval_time_s=evaluated - trained,
-        ).to_json()
+        )
+        progress.last_event = epoch_event.to_json()
         if self.files.enabled:  # the commit (rank 0 only)
             save_train_state(self.files.ckpt_dir, distiller, self.optimizer, progress, self.cfg.to_json())
         self.files.students(distiller, progress)
         self.log.write(progress.last_event)
+        self.trackers.epoch(epoch_event)
         self.files.summary(progress, "running")
         self.notify(progress.last_event)
 
@@ -338,10 +354,13 @@ class Trainer:
         with contextlib.suppress(DskdError, OSError):  # keep the original error if the disk is the problem
             self.files.summary(self.progress, status, error=message)
             self.log.write(FailureEvent(status == "interrupted", self.progress.epoch, message).to_json())
+        with contextlib.suppress(Exception):  # a tracker that cannot close must not hide why the run stopped
+            self.trackers.close(status, self.progress.best_acc)
 
     def finish(self) -> RunResult:
         summary = self.files.summary(self.progress, "finished")
         end = EndEvent.from_summary(summary).to_json()
         self.log.write(end)
+        self.trackers.close("finished", self.progress.best_acc)
         self.notify(end)
         return RunResult(self.run_dir, summary.to_json())

@@ -25,6 +25,7 @@ from dskd_core.errors import DskdError, UsageError
 from dskd_core.methods import get_method
 from dskd_core.models import Features, ZooModel
 from dskd_core.runlock import RunLock
+from dskd_core.trackers import check_available, parse_log
 from dskd_core.train.engine import Observer, RunResult, Trainer
 from dskd_core.train.evaluate import evaluate
 from dskd_core.train.execution import deterministic_kernels, resolve_execution, tf32_mode
@@ -116,6 +117,9 @@ def fit_lockstep(
     if not cfgs or len({stream_key(c) for c in cfgs}) != 1:
         raise UsageError("lockstep runs must share dataset, teacher, seed, batch stream and epochs")
     notify = observer or (lambda event: None)
+    trackers = parse_log(settings.log)
+    check_available(trackers)
+    apply_threads(settings.threads)
     device = resolve_device(settings.device)
     if not all(can_share(c, settings) for c in cfgs):
         raise UsageError("lockstep runs share one reference-path step: train fast-path and CRD runs singly")
@@ -146,6 +150,7 @@ def fit_lockstep(
                     overwrite=overwrite,
                     notify=notify,
                     execution=execution,
+                    trackers=trackers,
                 )
             )
         teacher_acc = evaluate(shared.inner, test_loader).top1 if shared is not None else None
