@@ -9,22 +9,30 @@ _dskd() {
     local methods="at crd dkd fitnet kd kdsvd mlkd mlkd_noaug nst ofd pkt reviewkd rkd rld sp vanilla vid"
     local datasets="cifar100 digits imagenet synthetic"
     local shells="bash zsh fish"
+    local actions="show"
     case "${COMP_WORDS[1]}" in
         train)
             case "$prev" in
                 --dataset|-d) COMPREPLY=($(compgen -W "$datasets" -- "$cur")); return;;
-                --scales|--M|--base-temp|--kd-weight|--sdd-weighting|--sdd-complementary|--clip-grad|--preset-source|--epochs|--batch-size|--lr|--seed|--device|--set|--name|--image-size|--num-classes|--workers|--nproc|--lr-scaling|--precision) COMPREPLY=(); return;;
-                --data-dir|--teachers-dir|--teacher-ckpt|--runs-dir|--config) COMPREPLY=($(compgen -f -- "$cur")); return;;
+                --scales|--M|--base-temp|--kd-weight|--sdd-complementary|--clip-grad|--epochs|--batch-size|--lr|--seed|--device|--set|--name|--image-size|--num-classes|--workers|--nproc|--threads|--log) COMPREPLY=(); return;;
+                --sdd-weighting) COMPREPLY=($(compgen -W "region mean" -- "$cur")); return;;
+                --preset-source) COMPREPLY=($(compgen -W "dskd mdistiller" -- "$cur")); return;;
+                --data-dir|--teachers-dir|--runs-dir) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur")); return;;
+                --teacher-ckpt|--config) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return;;
+                --lr-scaling) COMPREPLY=($(compgen -W "none linear" -- "$cur")); return;;
+                --precision) COMPREPLY=($(compgen -W "auto tf32 fp32 bf16" -- "$cur")); return;;
             esac
-            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--dataset -d --scales --M --stand --logit-stand --base-temp --kd-weight --same-t --sdd-weighting --sdd-complementary --clip-grad --aug --no-preset --preset-source --epochs --batch-size --lr --seed --device --data-dir --teachers-dir --teacher-ckpt --runs-dir --config --set --name --deterministic --resume --overwrite --allow-weak-teacher --image-size --num-classes --workers --nproc --sync-bn --lr-scaling --fast --precision --compile --dry-run -h --help" -- "$cur")); return; fi
-            local pos; [[ $COMP_CWORD -eq 2 ]] && pos="$methods" || pos="$models"
-            COMPREPLY=($(compgen -W "$pos" -- "$cur"));;
+            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--dataset -d --scales --M --stand --logit-stand --base-temp --kd-weight --same-t --sdd-weighting --sdd-complementary --clip-grad --aug --no-preset --preset-source --epochs --batch-size --lr --seed --device --data-dir --teachers-dir --teacher-ckpt --runs-dir --config --set --name --deterministic --resume --overwrite --allow-weak-teacher --image-size --num-classes --workers --nproc --sync-bn --lr-scaling --fast --no-fast --precision --compile --no-compile --threads --log --dry-run -h --help" -- "$cur")); return; fi
+            if [[ " ${COMP_WORDS[*]} " == *" --resume "* ]]; then compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur")); return; fi
+            if [[ $COMP_CWORD -eq 2 ]]; then COMPREPLY=($(compgen -W "$methods" -- "$cur")); else COMPREPLY=($(compgen -W "$models" -- "$cur")); fi;;
         eval)
             case "$prev" in
-                -c|--checkpoint|--data-dir) COMPREPLY=($(compgen -f -- "$cur")); return;;
+                -c|--checkpoint) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return;;
                 -m|--model) COMPREPLY=($(compgen -W "$models" -- "$cur")); return;;
                 -d|--dataset) COMPREPLY=($(compgen -W "$datasets" -- "$cur")); return;;
-                -bs|--batch-size|--image-size|--device|--format) COMPREPLY=(); return;;
+                -bs|--batch-size|--image-size|--device) COMPREPLY=(); return;;
+                --data-dir) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur")); return;;
+                --format) COMPREPLY=($(compgen -W "text json" -- "$cur")); return;;
             esac
             if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "-c --checkpoint -m --model -d --dataset -bs --batch-size --image-size --device --data-dir --format -h --help" -- "$cur")); return; fi
             ;;
@@ -32,14 +40,16 @@ _dskd() {
             case "$prev" in
                 --epochs|--seed|--device) COMPREPLY=(); return;;
                 --teacher|--student) COMPREPLY=($(compgen -W "$models" -- "$cur")); return;;
-                --runs-dir) COMPREPLY=($(compgen -f -- "$cur")); return;;
+                --runs-dir) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur")); return;;
             esac
             if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--epochs --teacher --student --seed --device --runs-dir -h --help" -- "$cur")); return; fi
             ;;
         presets)
             case "$prev" in
-                --method|--source|--format) COMPREPLY=(); return;;
+                --method) COMPREPLY=(); return;;
                 --dataset|-d) COMPREPLY=($(compgen -W "$datasets" -- "$cur")); return;;
+                --source) COMPREPLY=($(compgen -W "dskd mdistiller" -- "$cur")); return;;
+                --format) COMPREPLY=($(compgen -W "table json" -- "$cur")); return;;
             esac
             if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--method --dataset -d --source --format -h --help" -- "$cur")); return; fi
             ;;
@@ -53,37 +63,45 @@ _dskd() {
             case "$prev" in
             esac
             if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "-h --help" -- "$cur")); return; fi
-            local pos; [[ $COMP_CWORD -eq 2 ]] && pos="$shells" || pos="$shells"
-            COMPREPLY=($(compgen -W "$pos" -- "$cur"));;
+            if [[ $COMP_CWORD -eq 2 ]]; then COMPREPLY=($(compgen -W "$shells" -- "$cur")); else COMPREPLY=($(compgen -W "$shells" -- "$cur")); fi;;
         report)
             case "$prev" in
-                --format|--metric|--curves|--method|--variant) COMPREPLY=(); return;;
+                --format) COMPREPLY=($(compgen -W "table md csv json" -- "$cur")); return;;
+                --metric) COMPREPLY=($(compgen -W "best last" -- "$cur")); return;;
+                --curves) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return;;
                 --dataset|-d) COMPREPLY=($(compgen -W "$datasets" -- "$cur")); return;;
                 --teacher|--student) COMPREPLY=($(compgen -W "$models" -- "$cur")); return;;
+                --method|--variant) COMPREPLY=(); return;;
             esac
             if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--format --metric --paper --curves --dataset -d --teacher --student --method --variant -h --help" -- "$cur")); return; fi
             ;;
         runs)
             case "$prev" in
-                --status|--method|--events|--format) COMPREPLY=(); return;;
+                --status) COMPREPLY=($(compgen -W "running finished failed interrupted unfinished unreadable" -- "$cur")); return;;
+                --method|--events) COMPREPLY=(); return;;
                 --dataset|-d) COMPREPLY=($(compgen -W "$datasets" -- "$cur")); return;;
-                --runs-dir) COMPREPLY=($(compgen -f -- "$cur")); return;;
+                --runs-dir) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur")); return;;
+                --format) COMPREPLY=($(compgen -W "table json" -- "$cur")); return;;
             esac
             if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--status --method --dataset -d --events --runs-dir --format -h --help" -- "$cur")); return; fi
-            ;;
+            if [[ $COMP_CWORD -eq 2 ]]; then compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -W "$actions" -- "$cur") $(compgen -d -- "$cur")); else compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur")); fi;;
         sweep)
             case "$prev" in
-                --seeds|--scales-grid|--stand|--plan|--epochs|--batch-size|--lr|--base-temp|--kd-weight|--preset-source|--set|--devices|--device|--format) COMPREPLY=(); return;;
+                --seeds|--scales-grid|--stand|--epochs|--batch-size|--lr|--base-temp|--kd-weight|--set|--devices|--device|--threads|--log) COMPREPLY=(); return;;
+                --plan|--teacher-ckpt) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return;;
                 --dataset|-d) COMPREPLY=($(compgen -W "$datasets" -- "$cur")); return;;
-                --teacher-ckpt|--data-dir|--teachers-dir|--runs-dir) COMPREPLY=($(compgen -f -- "$cur")); return;;
+                --preset-source) COMPREPLY=($(compgen -W "dskd mdistiller" -- "$cur")); return;;
+                --data-dir|--teachers-dir|--runs-dir) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur")); return;;
+                --format) COMPREPLY=($(compgen -W "table json" -- "$cur")); return;;
             esac
-            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--seeds --scales-grid --stand --plan --dataset -d --epochs --batch-size --lr --base-temp --kd-weight --teacher-ckpt --preset-source --set --deterministic --aug --lockstep --devices --device --data-dir --teachers-dir --runs-dir --overwrite --dry-run --format -h --help" -- "$cur")); return; fi
+            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--seeds --scales-grid --stand --plan --dataset -d --epochs --batch-size --lr --base-temp --kd-weight --teacher-ckpt --preset-source --set --deterministic --aug --lockstep --no-lockstep --devices --device --data-dir --teachers-dir --runs-dir --overwrite --threads --log --dry-run --format -h --help" -- "$cur")); return; fi
             ;;
         fetch-teachers)
             case "$prev" in
                 --dataset|-d) COMPREPLY=($(compgen -W "$datasets" -- "$cur")); return;;
-                --models|--url|--archive|--device) COMPREPLY=(); return;;
-                --teachers-dir|--data-dir) COMPREPLY=($(compgen -f -- "$cur")); return;;
+                --models|--url|--device) COMPREPLY=(); return;;
+                --teachers-dir|--data-dir) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur")); return;;
+                --archive) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return;;
             esac
             if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--dataset -d --models --teachers-dir --url --archive --check --force --data-dir --device -h --help" -- "$cur")); return; fi
             ;;

@@ -19,10 +19,15 @@ import typer
 from typer.core import TyperGroup
 
 if TYPE_CHECKING:
-    from typer._click import Command, Context  # typer's click, for the override's signature
+    from typer._click import Command, Context, HelpFormatter  # typer's click, for the overrides' signatures
 
 import dskd_core
 from dskd_cli import invocation, render
+from dskd_cli.commands import eval as eval_cmd
+from dskd_cli.commands import report as report_cmd
+from dskd_cli.commands import runs as runs_cmd
+from dskd_cli.commands import sweep as sweep_cmd
+from dskd_cli.commands import train as train_cmd
 from dskd_cli.commands.completions import completions
 from dskd_cli.commands.eval import eval_
 from dskd_cli.commands.fetch_teachers import fetch_teachers
@@ -33,7 +38,9 @@ from dskd_cli.commands.report import report
 from dskd_cli.commands.runs import runs_
 from dskd_cli.commands.sweep import sweep
 from dskd_cli.commands.train import train
+from dskd_cli.help import DskdCommand, group_page
 from dskd_cli.options import METHODS_HELP, methods_help
+from dskd_cli.render.help import print_help
 from dskd_core.errors import DskdError
 
 #: The folders of dskd_core and dskd_cli: their ``UserWarning``s are shown as ``note:`` lines.
@@ -47,13 +54,17 @@ class DskdGroup(TyperGroup):
         """The command being run; asked for its help, its help texts' ``{methods}`` filled in from the method
         registry."""
         name, cmd, rest = super().resolve_command(ctx, args)
-        if "--help" not in rest:  # only the help shows them; reading the registry costs torch's import
+        if not {"-h", "--help"} & set(rest):  # only the help shows them; reading the registry costs torch's import
             return name, cmd, rest
         for param in cmd.params if cmd is not None else ():
             text = getattr(param, "help", None)
             if isinstance(text, str) and METHODS_HELP in text:
                 setattr(param, "help", text.replace(METHODS_HELP, methods_help()))  # noqa: B010 (only options and arguments have one)
         return name, cmd, rest
+
+    def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
+        """``dskd --help``: the options, then the commands, laid out as every command's page is."""
+        print_help(group_page(ctx, self))
 
     def main(
         self,
@@ -190,8 +201,17 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "fetch-teachers": fetch_teachers,
 }
 
+#: The examples at the end of a command's help (its epilog): commands that work as written.
+EXAMPLES: dict[str, str] = {
+    "train": train_cmd.EXAMPLES,
+    "eval": eval_cmd.EXAMPLES,
+    "report": report_cmd.EXAMPLES,
+    "runs": runs_cmd.EXAMPLES,
+    "sweep": sweep_cmd.EXAMPLES,
+}
+
 for _name, _command in COMMANDS.items():
-    app.command(_name)(_command)
+    app.command(_name, cls=DskdCommand, epilog=EXAMPLES.get(_name))(_command)
 
 
 def main() -> None:

@@ -1,7 +1,9 @@
 """Static shell completion scripts generated from the app's own command tree.
 
 The scripts list every command and option with its help, and complete values from the
-registries (models, methods, datasets), so they work without calling back into Python. The
+registries (models, methods, datasets), the fixed choices of an option (``--precision``: what the
+option's own runtime completer offers, so the values are written once) and folders (``--runs-dir``,
+``train --resume RUN_DIR``, ``runs show RUN``), so they work without calling back into Python. The
 generator takes the command tree it describes (the ``dskd`` click group), so it knows nothing
 of the app that holds it. The scripts live under ``completions/``; a test regenerates them and
 fails when they are stale: ``python scripts/write_completions.py`` rewrites them.
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import typer
 from typer.core import TyperGroup
 
 SHELLS = ("bash", "zsh", "fish")
@@ -24,7 +27,8 @@ class Opt:
     names: tuple[str, ...]
     help: str
     takes_value: bool
-    values: str  # "", "files", "models", "methods", "datasets", "shells"
+    values: str  # "", "files", "dirs", "words" (the fixed ``words``), or a kind of :func:`_values`
+    words: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,9 @@ class Cmd:
     name: str
     help: str
     options: tuple[Opt, ...]
-    positionals: tuple[str, ...]  # value kinds, in order; the last one repeats when variadic
+    positionals: tuple[tuple[str, ...], ...]  # per position, its value kinds; the last repeats when variadic
+    variadic: bool = False
+    dirs_after: str = ""  # a flag after which the positionals are run folders (train --resume RUN_DIR)
 
 
 def _first_sentence(text: str | None) -> str:
@@ -40,12 +46,13 @@ def _first_sentence(text: str | None) -> str:
     return line.split(". ")[0].rstrip(".")[:80]
 
 
-#: Which values an option takes, by its long name (typer's parameter types differ across versions).
+#: Which values an option takes, by its long name (typer's parameter types differ across versions); another
+#: option offers what its own completer offers for an empty word, where those are fixed words or files.
 VALUE_KINDS = {
-    "--data-dir": "files",
-    "--teachers-dir": "files",
+    "--data-dir": "dirs",
+    "--teachers-dir": "dirs",
     "--teacher-ckpt": "files",
-    "--runs-dir": "files",
+    "--runs-dir": "dirs",
     "--config": "files",
     "--checkpoint": "files",
     "--dataset": "datasets",
@@ -53,10 +60,28 @@ VALUE_KINDS = {
     "--teacher": "models",
     "--student": "models",
 }
+#: What each command's positional arguments complete, per position (the last repeats when variadic).
+POSITIONAL_KINDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "train": (("methods",), ("models",)),
+    "completions": (("shells",),),
+    "runs": (("actions", "dirs"), ("dirs",)),
+}
+#: The flag after which a command's positionals are run folders.
+DIRS_AFTER = {"train": "--resume"}
 
 
-def _value_kind(param: Any) -> str:
-    return next((VALUE_KINDS[o] for o in param.opts if o in VALUE_KINDS), "")
+def _value_kind(param: Any, command: Any) -> tuple[str, tuple[str, ...]]:
+    """The kind of values an option takes and, for fixed choices, the words (its completer's, for "")."""
+    kind = next((VALUE_KINDS[o] for o in param.opts if o in VALUE_KINDS), "")
+    if kind:
+        return kind, ()
+    if getattr(getattr(param, "type_descriptor", None), "annotation", None) is Path:  # --plan, --curves, ...
+        return "files", ()
+    offered = param.shell_complete(typer.Context(command), "")
+    types = {item.type for item in offered}
+    if types == {"plain"}:
+        return "words", tuple(item.value for item in offered)
+    return {frozenset({"file"}): "files", frozenset({"dir"}): "dirs"}.get(frozenset(types), ""), ()
 
 
 def command_tree(group: TyperGroup) -> list[Cmd]:
@@ -65,23 +90,19 @@ def command_tree(group: TyperGroup) -> list[Cmd]:
     for name, cmd in group.commands.items():
         if getattr(cmd, "hidden", False):
             continue
-        options, positionals = [], []
+        options = []
         for param in cmd.params:
             if param.param_type_name == "option":  # help and is_flag are the option class's
-                options.append(
-                    Opt(
-                        tuple(param.opts),
-                        _first_sentence(getattr(param, "help", None)),
-                        not getattr(param, "is_flag", False),
-                        _value_kind(param),
-                    )
-                )
-            elif name == "train":
-                positionals.append("methods" if param.name == "method" else "models")
-            elif name == "completions":
-                positionals.append("shells")
+                takes_value = not getattr(param, "is_flag", False)
+                kind, words = _value_kind(param, cmd) if takes_value else ("", ())
+                names = (*param.opts, *param.secondary_opts)
+                options.append(Opt(names, _first_sentence(getattr(param, "help", None)), takes_value, kind, words))
         options.append(Opt(("-h", "--help"), "Show the help and exit", False, ""))
-        commands.append(Cmd(name, _first_sentence(cmd.help), tuple(options), tuple(positionals)))
+        variadic = any(p.param_type_name == "argument" and p.nargs == -1 for p in cmd.params)
+        positionals = POSITIONAL_KINDS.get(name, ())
+        commands.append(
+            Cmd(name, _first_sentence(cmd.help), tuple(options), positionals, variadic, DIRS_AFTER.get(name, ""))
+        )
     return commands
 
 
@@ -97,7 +118,20 @@ def _values() -> dict[str, list[str]]:
         "methods": list_methods(),
         "datasets": list_datasets(),
         "shells": list(SHELLS),
+        "actions": ["show"],  # dskd runs show RUN
     }
+
+
+def _bash_action(kinds: tuple[str, ...], words: tuple[str, ...] = ()) -> str:
+    """The bash that fills COMPREPLY with ``kinds``' values for "$cur" (folders and files as filenames)."""
+    parts = []
+    for kind in kinds:
+        if kind in ("files", "dirs"):
+            parts.append(f'$(compgen -{kind[0]} -- "$cur")')
+        else:
+            parts.append(f'$(compgen -W "{" ".join(words) if kind == "words" else "$" + kind}" -- "$cur")')
+    filenames = "compopt -o filenames 2>/dev/null; " if {"files", "dirs"} & set(kinds) else ""
+    return f"{filenames}COMPREPLY=({' '.join(parts)})"
 
 
 def _bash(cmds: list[Cmd], values: dict[str, list[str]]) -> str:
@@ -116,28 +150,25 @@ def _bash(cmds: list[Cmd], values: dict[str, list[str]]) -> str:
     for c in cmds:
         lines.append(f"        {c.name})")
         lines.append('            case "$prev" in')
-        by_kind: dict[str, list[str]] = {}
+        by_action: dict[str, list[str]] = {}
         for o in c.options:
             if o.takes_value:
-                by_kind.setdefault(o.values, []).extend(o.names)
-        for kind, names in by_kind.items():
-            action = (
-                'COMPREPLY=($(compgen -f -- "$cur"))'
-                if kind == "files"
-                else f'COMPREPLY=($(compgen -W "${kind}" -- "$cur"))'
-                if kind
-                else "COMPREPLY=()"
-            )
+                by_action.setdefault(_bash_action((o.values,) if o.values else (), o.words), []).extend(o.names)
+        for action, names in by_action.items():
             lines.append(f"                {'|'.join(names)}) {action}; return;;")
         lines.append("            esac")
         opts = " ".join(n for o in c.options for n in o.names)
         lines.append(
             f'            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "{opts}" -- "$cur")); return; fi'
         )
+        if c.dirs_after:
+            lines.append(
+                f'            if [[ " ${{COMP_WORDS[*]}} " == *" {c.dirs_after} "* ]]; then '
+                f"{_bash_action(('dirs',))}; return; fi"
+            )
         if c.positionals:
-            first, rest = c.positionals[0], c.positionals[-1]
-            lines.append(f'            local pos; [[ $COMP_CWORD -eq 2 ]] && pos="${first}" || pos="${rest}"')
-            lines.append('            COMPREPLY=($(compgen -W "$pos" -- "$cur"));;')
+            first, rest = _bash_action(c.positionals[0]), _bash_action(c.positionals[-1])
+            lines.append(f"            if [[ $COMP_CWORD -eq 2 ]]; then {first}; else {rest}; fi;;")
         else:
             lines.append("            ;;")
     lines += ["    esac", "}", "complete -o default -F _dskd dskd", ""]
@@ -146,6 +177,30 @@ def _bash(cmds: list[Cmd], values: dict[str, list[str]]) -> str:
 
 def _zsh_escape(text: str) -> str:
     return text.replace("'", "'\\''").replace("[", "\\[").replace("]", "\\]").replace(":", "\\:")
+
+
+def _zsh_action(kind: str, values: dict[str, list[str]], words: tuple[str, ...] = ()) -> str:
+    if kind in ("files", "dirs"):
+        return "_files" if kind == "files" else "_files -/"
+    return f"({' '.join(words if kind == 'words' else values[kind])})"
+
+
+def _zsh_positional(c: Cmd, i: int, kinds: tuple[str, ...], values: dict[str, list[str]]) -> str:
+    """The ``_arguments`` spec of positional ``i``: one kind's action, or ``_alternative`` of several; the
+    first of a command with :attr:`Cmd.dirs_after` completes folders once that flag was typed."""
+    labels = [{"dirs": "folder", "files": "path", "actions": "action"}.get(k, k) for k in kinds]
+    label = " or ".join(labels)
+    if len(kinds) == 1:
+        action = _zsh_action(kinds[0], values)
+    else:
+        alternatives = (f'"{k}:{lab}:{_zsh_action(k, values)}"' for k, lab in zip(kinds, labels, strict=True))
+        action = "_alternative " + " ".join(alternatives)
+    if c.dirs_after and i == 0:
+        words = " ".join(values[kinds[0]]) if kinds[0] in values else ""
+        action = f"{{if (( $words[(I){c.dirs_after}] )); then _files -/; else compadd -- {words}; fi}}"
+        label += " or run folder"
+    position = "*" if c.variadic and i == len(c.positionals) - 1 else str(i + 1)
+    return f"'{position}:{label}:{action}'"
 
 
 def _zsh(cmds: list[Cmd], values: dict[str, list[str]]) -> str:
@@ -168,14 +223,11 @@ def _zsh(cmds: list[Cmd], values: dict[str, list[str]]) -> str:
             exclusive = f"({' '.join(o.names)})" if len(o.names) > 1 else ""
             action = ""
             if o.takes_value:
-                kind = o.values
-                action = (
-                    ":path:_files" if kind == "files" else f":{kind}:({' '.join(values[kind])})" if kind else ":value:"
-                )
+                label = {"files": "path", "dirs": "folder", "words": "value"}.get(o.values, o.values or "value")
+                action = f":{label}:{_zsh_action(o.values, values, o.words)}" if o.values else ":value:"
             specs.append(f"'{exclusive}'{names}'[{_zsh_escape(o.help)}]{action}'")
-        for i, kind in enumerate(c.positionals):
-            last = i == len(c.positionals) - 1 and kind == "models"
-            specs.append(f"'{'*' if last else i + 1}:{kind}:({' '.join(values[kind])})'")
+        for i, kinds in enumerate(c.positionals):
+            specs.append(_zsh_positional(c, i, kinds, values))
         lines.append(f"        {c.name}) _arguments -s \\")
         lines += [f"            {s} \\" for s in specs[:-1]] + [f"            {specs[-1]} ;;"]
     lines += [
@@ -192,11 +244,19 @@ def _fish(cmds: list[Cmd], values: dict[str, list[str]]) -> str:
     def q(text: str) -> str:
         return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
+    def fish_values(kind: str, words: tuple[str, ...] = ()) -> str:
+        if kind == "files":
+            return "-F"
+        if kind == "dirs":
+            return "-a '(__fish_complete_directories)'"
+        return f"-a {q(' '.join(words if kind == 'words' else values[kind]))}"
+
     lines = [f"# {HEADER.format(shell='fish')}", "complete -c dskd -f"]
     for c in cmds:
         lines.append(f"complete -c dskd -n __fish_use_subcommand -a {c.name} -d {q(c.help)}")
     for c in cmds:
-        cond = f"-n '__fish_seen_subcommand_from {c.name}'"
+        seen = f"__fish_seen_subcommand_from {c.name}"
+        cond = f"-n {q(seen)}"
         for o in c.options:
             flags = []
             for n in o.names:
@@ -208,16 +268,15 @@ def _fish(cmds: list[Cmd], values: dict[str, list[str]]) -> str:
                     flags.append(f"-o {n[1:]}")
             extra = ""
             if o.takes_value:
-                extra = (
-                    " -r -F"
-                    if o.values == "files"
-                    else f" -r -a {q(' '.join(values[o.values]))}"
-                    if o.values
-                    else " -r"
-                )
+                extra = " -r" + (f" {fish_values(o.values, o.words)}" if o.values else "")
             lines.append(f"complete -c dskd {cond} {' '.join(flags)}{extra} -d {q(o.help)}")
-        for kind in dict.fromkeys(c.positionals):
-            lines.append(f"complete -c dskd {cond} -a {q(' '.join(values[kind]))}")
+        positional = cond
+        if c.dirs_after:  # after the flag, the positionals are run folders; before it, what they are
+            flag = c.dirs_after.lstrip("-")
+            lines.append(f"complete -c dskd -n {q(f'{seen}; and __fish_contains_opt {flag}')} {fish_values('dirs')}")
+            positional = f"-n {q(f'{seen}; and not __fish_contains_opt {flag}')}"
+        for kind in dict.fromkeys(k for kinds in c.positionals for k in kinds):
+            lines.append(f"complete -c dskd {positional} {fish_values(kind)}")
     return "\n".join(lines) + "\n"
 
 

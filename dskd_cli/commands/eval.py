@@ -53,3 +53,12 @@ def eval_(
     settings = settings_from(device=device, data_dir=data_dir)
     result = evaluate_checkpoint(model, checkpoint, dataset, settings, batch_size=batch_size, image_size=image_size)
     render.eval_result(result, fmt)
+
+
+#: The examples at the end of ``--help``: a line of prose, then the command (indented), as it works.
+EXAMPLES = """
+A run folder's best student, on the dataset it trained on:
+    dskd eval -c runs/digits/resnet20/vanilla/seed0
+A legacy mdistiller/RepDistiller checkpoint, as tools/eval.py takes it:
+    dskd eval -m resnet8x4 -c ckpt_epoch_240.pth -d cifar100
+"""

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from dskd_cli import render
-from dskd_cli.options import REPORT_FORMATS, ReportFormat, check_format
+from dskd_cli.options import REPORT_FORMATS, ReportFormat, check_format, complete_metric
 from dskd_core.config import Settings
 from dskd_core.errors import DskdError, UsageError
 
@@ -25,13 +25,22 @@ def report(
     ] = None,
     fmt: ReportFormat = "table",
     metric: Annotated[
-        str, typer.Option(help="best (max over epochs, as papers report) or last top-1; used by Δ and --paper.")
+        str,
+        typer.Option(
+            help="best (max over epochs, as papers report) or last top-1; used by Δ and --paper.",
+            autocompletion=complete_metric,
+        ),
     ] = "best",
     paper: Annotated[
         bool, typer.Option("--paper", help="The DSKD README's CIFAR-100 grids: pairs as columns, METHOD and + DSKD.")
     ] = False,
     curves: Annotated[
-        Path | None, typer.Option("--curves", help="Also draw test top-1 per epoch for each group into this PNG.")
+        Path | None,
+        typer.Option(
+            "--curves",
+            help="Also draw each group's test top-1 per epoch and training loss within epochs (a one-epoch run "
+            "too) into this PNG.",
+        ),
     ] = None,
     dataset: Annotated[
         str | None, typer.Option("--dataset", "-d", help="Dataset of legacy logs whose path does not say.")
@@ -76,3 +85,14 @@ def report(
             f"{count} run{'s' if count > 1 else ''} excluded as unreadable (listed above): "
             "restore or delete their summary.json/config.json, then report again"
         )
+
+
+#: The examples at the end of ``--help``: a line of prose, then the command (indented), as it works.
+EXAMPLES = """
+Every run under runs/, one row per group:
+    dskd report runs/
+The DSKD README's two CIFAR-100 grids, as Markdown:
+    dskd report runs/ --paper --format md
+Last-epoch top-1 instead of the best, as CSV:
+    dskd report runs/ --metric last --format csv
+"""

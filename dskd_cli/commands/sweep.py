@@ -10,13 +10,23 @@ import typer
 from dskd_cli import render
 from dskd_cli.options import (
     AUG_HELP,
+    DATA_PANEL,
+    EXECUTION_PANEL,
+    GRID_PANEL,
+    METHOD_PANEL,
+    OUTPUT_PANEL,
+    RECIPE_PANEL,
     TABLE_JSON,
+    Log,
     SweepDataDir,
     SweepDevice,
+    SweepFormat,
     SweepRunsDir,
     SweepTeachersDir,
-    TableJsonFormat,
+    Threads,
     check_format,
+    complete_preset_source,
+    note_busy_cpu,
 )
 from dskd_core.config import settings_from
 
@@ -25,27 +35,65 @@ def sweep(
     method: Annotated[str | None, typer.Argument(help="kd, dkd, rld, … (omit with --plan).")] = None,
     teacher: Annotated[str | None, typer.Argument(help="Teacher model.")] = None,
     student: Annotated[str | None, typer.Argument(help="Student model.")] = None,
-    seeds: Annotated[str, typer.Option(help="Seeds, e.g. 0,1,2.")] = "0,1,2",
-    scales_grid: Annotated[str, typer.Option(help="Scale sets separated by ';'.")] = "1;1,2;1,2,4",
-    stand: Annotated[str, typer.Option("--stand", help="both, on or off: runs with/without --stand.")] = "both",
-    plan: Annotated[Path | None, typer.Option(help="TOML plan of arbitrary grids (see README).")] = None,
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="cifar100, digits or synthetic.")] = "cifar100",
-    epochs: Annotated[int | None, typer.Option(help="Epochs of every run.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Training batch size.")] = None,
-    lr: Annotated[float | None, typer.Option(help="Base LR.")] = None,
-    base_temp: Annotated[float | None, typer.Option(help="--base-temp of the --stand runs.")] = None,
-    kd_weight: Annotated[float | None, typer.Option(help="--kd-weight of the --stand runs.")] = None,
-    teacher_ckpt: Annotated[Path | None, typer.Option(help="Teacher checkpoint file or run folder.")] = None,
-    preset_source: Annotated[
-        str | None, typer.Option(help="Paper preset values from dskd (default: DSKD's config files) or mdistiller.")
+    seeds: Annotated[str, typer.Option(help="Seeds, e.g. 0,1,2.", rich_help_panel=GRID_PANEL)] = "0,1,2",
+    scales_grid: Annotated[
+        str, typer.Option(help="Scale sets separated by ';'.", metavar="GRID", rich_help_panel=GRID_PANEL)
+    ] = "1;1,2;1,2,4",
+    stand: Annotated[
+        str, typer.Option("--stand", help="both, on or off: runs with/without --stand.", rich_help_panel=GRID_PANEL)
+    ] = "both",
+    plan: Annotated[
+        Path | None, typer.Option(help="TOML plan of arbitrary grids (see README).", rich_help_panel=GRID_PANEL)
     ] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a run-config key (repeatable).")] = None,
-    deterministic: Annotated[bool, typer.Option("--deterministic", help="Deterministic kernels.")] = False,
-    aug: Annotated[bool, typer.Option("--aug", help=AUG_HELP)] = False,
+    dataset: Annotated[
+        str, typer.Option("--dataset", "-d", help="cifar100, digits or synthetic.", rich_help_panel=DATA_PANEL)
+    ] = "cifar100",
+    epochs: Annotated[
+        int | None,
+        typer.Option(
+            help="Epochs of every run (recipe: 240 on cifar100, 1 of 8 passes on digits).", rich_help_panel=RECIPE_PANEL
+        ),
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Training batch size.", rich_help_panel=RECIPE_PANEL)] = None,
+    lr: Annotated[float | None, typer.Option(help="Base LR.", rich_help_panel=RECIPE_PANEL)] = None,
+    base_temp: Annotated[
+        float | None, typer.Option(help="--base-temp of the --stand runs.", rich_help_panel=METHOD_PANEL)
+    ] = None,
+    kd_weight: Annotated[
+        float | None, typer.Option(help="--kd-weight of the --stand runs.", rich_help_panel=METHOD_PANEL)
+    ] = None,
+    teacher_ckpt: Annotated[
+        Path | None, typer.Option(help="Teacher checkpoint file or run folder.", rich_help_panel=DATA_PANEL)
+    ] = None,
+    preset_source: Annotated[
+        str | None,
+        typer.Option(
+            help="Paper preset values from dskd (default: DSKD's config files) or mdistiller.",
+            autocompletion=complete_preset_source,
+            rich_help_panel=RECIPE_PANEL,
+        ),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help="Override a run-config key (repeatable).", metavar="KEY=VALUE", rich_help_panel=RECIPE_PANEL
+        ),
+    ] = None,
+    deterministic: Annotated[
+        bool, typer.Option("--deterministic", help="Deterministic kernels.", rich_help_panel=EXECUTION_PANEL)
+    ] = False,
+    aug: Annotated[bool, typer.Option("--aug", help=AUG_HELP, rich_help_panel=RECIPE_PANEL)] = False,
     lockstep: Annotated[
-        bool, typer.Option(help="Train runs sharing teacher and data stream together (one teacher forward).")
+        bool,
+        typer.Option(
+            help="Train runs sharing teacher and data stream together (one teacher forward).",
+            rich_help_panel=EXECUTION_PANEL,
+        ),
     ] = True,
-    devices: Annotated[str | None, typer.Option(help="Devices, one run per device at a time: cuda:0,cuda:1.")] = None,
+    devices: Annotated[
+        str | None,
+        typer.Option(help="Devices, one run per device at a time: cuda:0,cuda:1.", rich_help_panel=EXECUTION_PANEL),
+    ] = None,
     device: SweepDevice = None,
     data_dir: SweepDataDir = None,
     teachers_dir: SweepTeachersDir = None,
@@ -55,18 +103,35 @@ def sweep(
         typer.Option(
             "--overwrite",
             help="Train afresh over run folders that hold another config (else the sweep refuses them).",
+            rich_help_panel=OUTPUT_PANEL,
         ),
     ] = False,
+    threads: Threads = None,
+    log: Log = None,
     dry_run: Annotated[
-        bool, typer.Option(help="Print the plan (run names, folders, skip/resume/conflict) and exit.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the plan (run names, folders, skip/resume/conflict) and exit.",
+            rich_help_panel=OUTPUT_PANEL,
+        ),
     ] = False,
-    fmt: TableJsonFormat = "table",
+    fmt: SweepFormat = "table",
 ) -> None:
     """Run a grid of trainings: scales x plain/--stand x seeds by default; finished runs of its config are skipped."""
     from dskd_core.sweep import SweepRequest, parse_devices, plan_rows, run_sweep
+    from dskd_core.trackers import check_available, parse_log
 
     check_format(fmt, TABLE_JSON)
-    settings = settings_from(device=device, data_dir=data_dir, teachers_dir=teachers_dir, runs_dir=runs_dir)
+    settings = settings_from(
+        device=device,
+        data_dir=data_dir,
+        teachers_dir=teachers_dir,
+        runs_dir=runs_dir,
+        threads=threads,
+        log=",".join(log) if log else None,
+    )
+    check_available(parse_log(settings.log))
     request = SweepRequest(
         method=method,
         teacher=teacher,
@@ -91,6 +156,7 @@ def sweep(
     if dry_run:
         render.sweep_plan(plan_rows(cfgs, settings.runs_dir, overwrite=overwrite, device=settings.device), fmt)
         return
+    note_busy_cpu(settings.device, settings.threads)
     with render.progress_for(settings.progress) as observer:
         result = run_sweep(
             cfgs, settings, lockstep=lockstep, devices=parse_devices(devices), observer=observer, overwrite=overwrite
@@ -98,3 +164,13 @@ def sweep(
     render.sweep_result(result, fmt)
     if any(row.status == "failed" for row in result.rows):
         raise typer.Exit(1)
+
+
+#: The examples at the end of ``--help``: a line of prose, then the command (indented), as it works.
+EXAMPLES = """
+The DSKD README's grid (scales x plain/--stand x 3 seeds): its 18 runs and their status, nothing trained:
+    dskd sweep kd resnet32x4 resnet8x4 --dry-run
+Only the --stand runs (the three scale sets), one seed, on digits:
+    dskd sweep kd resnet20 resnet8 -d digits --stand on --seeds 0 \\
+        --teacher-ckpt runs/digits/resnet20/vanilla/seed0
+"""
