@@ -312,14 +312,22 @@ def checkpoint_in(path: Path, name: str = STUDENT_LAST) -> Path:
 
 
 def load_model(
-    arch: str, path: Path, num_classes: int, device: torch.device, *, zoo: str = "cifar", arch_fix: str | None = None
+    arch: str,
+    path: Path,
+    num_classes: int,
+    device: torch.device,
+    *,
+    zoo: str = "cifar",
+    arch_fix: str | None = None,
+    fix: str | None = None,
 ) -> ZooModel:
     """Build ``arch`` of ``zoo`` and load a dskd safetensors or legacy ``.pth`` checkpoint into it, strictly.
-    ``arch_fix``: what a checkpoint of another architecture should do instead (:func:`check_metadata`)."""
+    ``arch_fix``: what a checkpoint recording another architecture should do instead (:func:`check_metadata`);
+    ``fix``: what one whose weights do not fit should (:func:`load_strict`)."""
     model = create_model(arch, num_classes=num_classes, zoo=zoo)
     state, meta = read_model_weights(path)
     check_metadata(path, meta, arch, num_classes, arch_fix=arch_fix)
-    load_strict(model, state, arch=arch, where=path)
+    load_strict(model, state, arch=arch, where=path, fix=fix)
     return model.to(device)
 
 

@@ -43,7 +43,13 @@ def load_teacher(
         return None
     path = teacher_checkpoint(cfg, settings.teachers_dir, allow_weak=allow_weak)
     return load_model(
-        cfg.teacher, path, num_classes, device, zoo=get_dataset_spec(cfg.dataset).zoo, arch_fix=TEACHER_FIX
+        cfg.teacher,
+        path,
+        num_classes,
+        device,
+        zoo=get_dataset_spec(cfg.dataset).zoo,
+        arch_fix=TEACHER_FIX,
+        fix=f"pass a {cfg.teacher} checkpoint with --teacher-ckpt",
     )
 
 
