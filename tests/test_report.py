@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -14,16 +15,19 @@ import pytest
 from typer.testing import CliRunner
 
 from dskd_cli.app import app
+from dskd_cli.render.report import curve_series
 from dskd_core.report import (
     Hints,
     build_report,
     discover,
+    group_curves,
     paper_grids,
     parse_variant,
     parse_worklog,
     parse_yacs_dump,
     variant_name,
 )
+from dskd_core.report.curves import epoch_losses
 from dskd_core.resolve import resolve_run_config
 
 runner = CliRunner()
@@ -297,6 +301,24 @@ def test_csv_is_parseable(mixed: Path) -> None:
     assert rows["kd+sdd[1,2]+ls"]["delta_vs"] == "kd" and float(rows["kd+sdd[1,2]+ls"]["delta"]) == 5.0
 
 
+#: The header of ``--format csv``'s group rows (a ``summary.csv``): scripts read these names, so they stay.
+SUMMARY_CSV_COLUMNS = (
+    "dataset,teacher,student,method,variant,n,seeds,epochs,epoch_passes,best_mean,best_std,last_mean,last_std,"
+    "delta_vs,delta,delta_paired_n,delta_paired_mean,delta_paired_std,delta_ok,delta_config,delta_flags,ok,flags"
+)
+
+
+def test_the_csv_columns_are_stable_and_documented(mixed: Path) -> None:
+    result = _invoke(str(mixed), "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == SUMMARY_CSV_COLUMNS
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Reports: `dskd report`") : readme.index("## Listing runs: `dskd runs`")]
+    table = section[section.index("| column | holds |") :].split("\n\n")[0]
+    documented = [name for row in table.splitlines()[2:] for name in re.findall(r"`(\w+)`", row.split(" | ")[0])]
+    assert documented == SUMMARY_CSV_COLUMNS.split(",")
+
+
 def test_table_and_md_views_show_mean_and_std(mixed: Path) -> None:
     table = _invoke(str(mixed / "runs"))
     assert table.exit_code == 0, table.output
@@ -494,6 +516,73 @@ def test_curves_are_drawn(mixed: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "wrote 3 curves" in _stderr(result)
+
+
+def _add_loss_curves(run: Path, curves: list[list[float] | float]) -> None:
+    """Give the epoch lines of ``run``'s log a ``train_loss_curve`` (a list) or only a ``train_loss`` (a number)."""
+    log = run / "log.jsonl"
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    epochs = iter(curves)
+    for event in events:
+        if event["event"] == "epoch":
+            points = next(epochs)
+            event |= {"train_loss_curve": points} if isinstance(points, list) else {"train_loss": points}
+    log.write_text("".join(json.dumps(e) + "\n" for e in events))
+
+
+def test_a_one_epoch_run_draws_its_loss_curve_and_a_marker(teacher_run: Path) -> None:
+    """The digits recipe's one epoch gives one test top-1: the loss per tenth of the epoch is the curve."""
+    (epoch,) = [
+        e for e in map(json.loads, (teacher_run / "log.jsonl").read_text().splitlines()) if e["event"] == "epoch"
+    ]
+    points = epoch["train_loss_curve"]
+    assert len(points) > 1
+    (curve,) = group_curves(build_report([teacher_run]))
+    assert (curve.epochs, curve.mean, curve.n) == ([1], [epoch["test_acc"]], 1)
+    assert curve.loss == pytest.approx(points)
+    assert curve.loss_epochs == pytest.approx([(k + 0.5) / len(points) for k in range(len(points))])
+    top1, loss = curve_series([curve])
+    assert (top1.panel, top1.x, top1.y, top1.marker) == ("top1", [1.0], curve.mean, "o")  # a lone point: a marker
+    assert (loss.panel, loss.x, loss.y, loss.marker) == ("loss", curve.loss_epochs, curve.loss, None)
+    assert top1.label == loss.label == "vanilla resnet8 (synthetic, n=1)"
+
+
+def test_loss_curves_are_the_mean_of_the_runs_on_a_fractional_epoch_axis(mixed: Path) -> None:
+    """Two kd seeds of 4 epochs: point k of p at epoch − 1 + (k + ½)/p, the mean over seeds; a log line with
+    only ``train_loss`` is one point mid-epoch; worklogs log no loss curve."""
+    kd = sorted((mixed / "runs/cifar100/resnet32x4-resnet8x4/kd").iterdir())
+    _add_loss_curves(kd[0], [[4.0, 3.0], [2.0, 1.0], [1.0, 1.0], [1.0, 1.0]])
+    _add_loss_curves(kd[1], [[6.0, 5.0], [4.0, 3.0], [1.0, 1.0], [1.0, 1.0]])
+    ours = sorted((mixed / "runs/cifar100/resnet32x4-resnet8x4/kd+sdd[1,2]+ls").iterdir())
+    for run in ours:
+        _add_loss_curves(run, [3.0, 2.0, 1.5, 1.0])
+    curves = {c.label.split()[0]: c for c in group_curves(build_report([mixed / "runs"]))}
+    assert curves["kd"].loss_epochs == [0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3.25, 3.75]
+    assert curves["kd"].loss == [5.0, 4.0, 3.0, 2.0, 1.0, 1.0, 1.0, 1.0]
+    assert curves[OURS].loss_epochs == [0.5, 1.5, 2.5, 3.5] and curves[OURS].loss == [3.0, 2.0, 1.5, 1.0]
+    assert all(s.marker is None for s in curve_series(list(curves.values())))  # 4 epochs: lines
+    legacy = {c.label.split()[0]: c for c in group_curves(build_report([mixed / "legacy"]))}
+    assert legacy["kd"].loss == [] and [s.panel for s in curve_series([legacy["kd"]])] == ["top1"]
+
+
+def test_epoch_losses_skip_odd_lines_and_stop_at_a_gap() -> None:
+    events: list[dict[str, Any]] = [
+        {"event": "start", "epoch": 0},
+        {"event": "epoch", "epoch": 1, "train_loss_curve": [3.0, 2.0]},
+        {"event": "epoch", "epoch": 1, "train_loss_curve": [2.5, 1.5]},  # a resumed epoch: the last line wins
+        {"event": "epoch", "epoch": 2, "train_loss_curve": "cut by a kill"},
+        {"event": "epoch", "epoch": 2, "train_loss": 1.0},
+        {"event": "epoch", "epoch": 4, "train_loss": 0.5},  # after a gap: not placed on the axis
+    ]
+    assert epoch_losses(events) == [[2.5, 1.5], [1.0]]
+
+
+def test_a_one_epoch_run_is_drawn(teacher_run: Path, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="--curves needs the optional plot extra (pip install -e '.[plot]')")
+    target = tmp_path / "one-epoch.png"
+    result = _invoke(str(teacher_run), "--curves", str(target), "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "wrote 1 curve to" in _stderr(result)
 
 
 @pytest.mark.parametrize(

@@ -5,14 +5,15 @@ from __future__ import annotations
 import csv
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from dskd_cli.render.console import json_out, note, out, print_wide
+from dskd_cli.render.console import json_out, note, print_wide, wrapped
 
 if TYPE_CHECKING:
     from dskd_core.report import Curve, Delta, Group, Paper, PaperCell, PaperTable, Report, Stat
@@ -125,9 +126,9 @@ def _report_groups_table(report: Report) -> None:
         delta = report.delta_for(group)
         ok = group.ok and (delta is None or delta.consistent)
         table.add_row(*map(escape, _group_cells(report, group)), style=None if ok else "yellow")
-    print_wide(table)
+    print_wide(table, detail=(f"Δ {report.metric}", "flags"))
     for line in _excluded_lines(report):
-        out.print(f"! {line}", markup=False)
+        wrapped(line, mark="!")
 
 
 def _md_escape(text: str) -> str:
@@ -334,23 +335,68 @@ def _report_paper_csv(paper: Paper) -> None:
     sys.stdout.flush()
 
 
+@dataclass(frozen=True)
+class PlotSeries:
+    """One line of the ``--curves`` figure: its panel, legend label, points and marker."""
+
+    panel: Literal["top1", "loss"]
+    label: str
+    x: list[float]
+    y: list[float]
+    marker: str | None  # "o" for a lone point, which a line alone does not draw
+
+
+def curve_series(curves: Sequence[Curve]) -> list[PlotSeries]:
+    """What ``--curves`` hands matplotlib: each group's test top-1 per epoch and its training loss per tenth of
+    an epoch (fractional epochs), a marker where a series has a single point (a run of one epoch)."""
+    series = []
+    for curve in curves:
+        marker = "o" if len(curve.epochs) == 1 else None
+        series.append(PlotSeries("top1", curve.label, [float(e) for e in curve.epochs], curve.mean, marker))
+        if curve.loss:
+            marker = "o" if len(curve.loss) == 1 else None
+            series.append(PlotSeries("loss", curve.label, curve.loss_epochs, curve.loss, marker))
+    return series
+
+
+_PANEL_LABELS = {
+    "top1": "test top-1 (%), mean over complete runs",
+    "loss": "training loss, mean per tenth of an epoch",
+}
+
+
 def report_curves(curves: Sequence[Curve], path: Path) -> None:
-    """Mean test top-1 per epoch of each group into a PNG (matplotlib, the optional ``plot`` extra)."""
+    """Each group's mean test top-1 per epoch and, below it on the same epoch axis, its training loss (one
+    colour per group) into a PNG (matplotlib, the optional ``plot`` extra)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    fig, ax = plt.subplots(figsize=(9, 5.5))
-    for curve in curves:
-        ax.plot(curve.epochs, curve.mean, label=curve.label, linewidth=1.2)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test top-1 (%), mean over complete runs")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", loc="best")
+    series = curve_series(curves)
+    panels = [p for p in ("top1", "loss") if any(s.panel == p for s in series)]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 3.5 + 2.5 * len(panels)), sharex=True, squeeze=False)
+    ax = {panel: axes[i][0] for i, panel in enumerate(panels)}
+    colours = {label: f"C{i % 10}" for i, label in enumerate(dict.fromkeys(s.label for s in series))}
+    for s in series:
+        ax[s.panel].plot(
+            s.x,
+            s.y,
+            label=s.label if s.panel == "top1" else None,
+            color=colours[s.label],
+            marker=s.marker,
+            linewidth=1.2,
+        )
+    for panel, axis in ax.items():
+        axis.set_ylabel(_PANEL_LABELS[panel])
+        axis.grid(alpha=0.3)
+    last = axes[-1][0]
+    last.set_xlabel("epoch")
+    if max(x for s in series for x in s.x) > 3:  # whole epochs; a shorter run keeps its fractions
+        last.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax["top1"].legend(fontsize="small", loc="best")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
-    note(f"wrote {len(curves)} curves to {path}")
+    note(f"wrote {len(curves)} curve{'s' if len(curves) != 1 else ''} to {path}")

@@ -144,7 +144,7 @@ def presets(rows: Sequence[Preset], fmt: str) -> None:
             "" if beta is None else f"{beta:g}",
             p.note,
         )
-    print_wide(table)
+    print_wide(table, detail=("source", "β", "from"))
 
 
 def teachers_fetched(results: Sequence[TeacherResult]) -> None:
@@ -290,7 +290,7 @@ def runs_table(rows: Sequence[RunRecord], root: Path, fmt: str) -> None:
             "" if r.last_acc is None else f"{r.last_acc:.2f}",
             _relative(r.path, root),
         )
-    print_wide(table)
+    print_wide(table, detail=("folder",))
 
 
 def _relative(path: str, root: Path) -> str:
