@@ -93,7 +93,8 @@ def test_report_keeps_every_flag_whole_at_80_columns(flagged: Path, monkeypatch:
     _fits(table, 80)
     for warning in warnings:
         assert _squash(warning) in _squash(table), warning
-    for expected in ("+3.00 ± 0.00 (paired, n=2) vs kd !", "+1.50 vs kd ?", "+1.00 (paired, n=1) vs dkd"):
+    paired = "+3.00 ± 0.00 (paired, n=2; 95% CI +3.00 to +3.00, beyond noise) vs kd !"
+    for expected in (paired, "+1.50 vs kd ?", "+1.00 (paired, n=1) vs dkd"):
         assert _squash(expected) in _squash(table), expected
     for excluded in ("seed 2 not averaged, running after 2/4 epochs", "seed 3 not averaged, failed after 3/4 epochs"):
         assert _squash(excluded) in _squash(table), excluded

@@ -396,7 +396,54 @@ def test_paired_delta_uses_matching_seeds(tmp_path: Path) -> None:
     assert delta.paired_seeds == [0, 1] and delta.paired.mean == pytest.approx(2.5)  # diffs 2, 3
     assert delta.paired.std == pytest.approx(math.sqrt(0.5))
     table = _invoke(str(tmp_path)).stdout
-    assert "+1.00; paired +2.50 ± 0.71 (n=2) vs kd" in table
+    assert "+1.00; paired +2.50 ± 0.71 (n=2; 95% CI -3.85 to +8.85, within noise) vs kd" in " ".join(table.split())
+
+
+def test_a_delta_says_whether_its_paired_interval_holds_zero(tmp_path: Path) -> None:
+    """The 95% Student-t interval of the per-seed differences: mean ± t(n−1)·sd/√n; within noise when it holds 0."""
+    for seed, (base, ours) in enumerate([(70.0, 72.0), (71.0, 73.5), (75.0, 76.5)]):  # diffs 2, 2.5, 1.5
+        write_dskd_run(tmp_path / "clear", best=base, seed=seed)
+        write_dskd_run(tmp_path / "clear", best=ours, seed=seed, scales=(1, 2), stand=True)
+    for seed, (base, ours) in enumerate([(70.0, 73.0), (71.0, 70.0), (75.0, 76.0)]):  # diffs 3, -1, 1
+        write_dskd_run(tmp_path / "noisy", best=base, seed=seed)
+        write_dskd_run(tmp_path / "noisy", best=ours, seed=seed, scales=(1, 2), stand=True)
+    (clear,) = build_report([tmp_path / "clear"]).deltas
+    half = 4.303 * 0.5 / math.sqrt(3)  # t(0.975, 2 df) · sd / √n
+    assert clear.ci95 == pytest.approx((2.0 - half, 2.0 + half)) and clear.noise == "beyond"
+    (noisy,) = build_report([tmp_path / "noisy"]).deltas
+    assert noisy.ci95 is not None and noisy.ci95[0] < 0 < noisy.ci95[1] and noisy.noise == "within"
+    paired = json.loads(_invoke(str(tmp_path / "clear"), "--format", "json").stdout)["deltas"][0]["paired"]
+    assert paired["noise"] == "beyond" and paired["ci95"] == pytest.approx([2.0 - half, 2.0 + half])
+    one = tmp_path / "one"
+    write_dskd_run(one, best=70.0, seed=0)
+    write_dskd_run(one, best=72.0, seed=0, scales=(1, 2), stand=True)
+    (single,) = build_report([one]).deltas
+    assert single.ci95 is None and single.noise is None  # one seed: no interval, no verdict
+
+
+def test_a_distillation_is_compared_with_its_student_trained_from_scratch(tmp_path: Path) -> None:
+    """kd vs vanilla of the same student and dataset: the distillation's own keys (method, teacher, its weights
+    and temperature) do not flag it; a different recipe (lr) does; DSKD is still compared with kd."""
+    for seed, (scratch, kd, ours) in enumerate([(60.0, 65.0, 66.0), (61.0, 67.0, 67.0)]):
+        write_dskd_run(tmp_path / "same", best=scratch, seed=seed, method="vanilla", teacher=None, student="resnet8x4")
+        write_dskd_run(tmp_path / "same", best=kd, seed=seed)
+        write_dskd_run(tmp_path / "same", best=ours, seed=seed, scales=(1, 2), stand=True)
+    report = build_report([tmp_path / "same"])
+    by_variant = {d.other.variant: d for d in report.deltas}
+    assert set(by_variant) == {"kd", OURS}
+    kd = by_variant["kd"]
+    assert kd.vs_scratch and kd.base.method == "vanilla" and kd.paired.mean == pytest.approx(5.5)
+    assert (kd.config, kd.differing, kd.ok) == ("consistent", [], True)
+    assert by_variant[OURS].base.variant == "kd" and not by_variant[OURS].vs_scratch
+    table = " ".join(_invoke(str(tmp_path / "same")).stdout.split())
+    assert "vs resnet8x4 from scratch" in table and "vs kd" in table
+    for seed in (0, 1):
+        write_dskd_run(
+            tmp_path / "lr", best=60.0, seed=seed, method="vanilla", teacher=None, student="resnet8x4", lr=0.1
+        )
+        write_dskd_run(tmp_path / "lr", best=65.0, seed=seed, lr=0.05)
+    (other,) = build_report([tmp_path / "lr"]).deltas
+    assert other.vs_scratch and (other.config, other.differing, other.ok) == ("inconsistent", ["lr"], False)
 
 
 # --------------------------------------------------------------------------- the README grids

@@ -31,7 +31,7 @@ def _stat_text(stat: Stat, with_n: bool = True) -> str:
     return f"{stat.mean:.2f}{spread}" + (f" (n={stat.n})" if with_n else "")
 
 
-def _delta_text(delta: Delta | None) -> str:
+def _delta_text(delta: Delta | None, *, noise: bool = True) -> str:
     """``+2.10`` (difference of means); with matching seeds the mean ± std of per-seed differences.
 
     When every run of both groups pairs up the two means agree: ``+2.10 ± 0.30 (paired, n=3)``;
@@ -42,9 +42,16 @@ def _delta_text(delta: Delta | None) -> str:
     if not delta.paired_seeds:
         return _num(delta.diff, signed=True)
     spread = f" ± {delta.paired.std:.2f}" if delta.paired.std is not None else ""
+    ci = delta.ci95 if noise else None
+    verdict = "" if ci is None else f"; 95% CI {ci[0]:+.2f} to {ci[1]:+.2f}, {delta.noise} noise"
     if delta.paired.n == delta.base.n == delta.other.n:
-        return f"{delta.paired.mean:+.2f}{spread} (paired, n={delta.paired.n})"
-    return f"{delta.diff:+.2f}; paired {delta.paired.mean:+.2f}{spread} (n={delta.paired.n})"
+        return f"{delta.paired.mean:+.2f}{spread} (paired, n={delta.paired.n}{verdict})"
+    return f"{delta.diff:+.2f}; paired {delta.paired.mean:+.2f}{spread} (n={delta.paired.n}{verdict})"
+
+
+def _base_text(delta: Delta) -> str:
+    """What a Δ is against: the plain method's variant, or the student trained from scratch."""
+    return f"{delta.base.student} from scratch" if delta.vs_scratch else delta.base.variant
 
 
 def _delta_mark(delta: Delta | None) -> str:
@@ -76,7 +83,7 @@ def _group_cells(report: Report, group: Group) -> list[str]:
         _stat_text(group.best, with_n=False),
         _stat_text(group.last, with_n=False),
         group.epochs_label,
-        f"{_delta_text(delta)} vs {delta.base.variant}{_delta_mark(delta)}" if delta is not None else "",
+        f"{_delta_text(delta)} vs {_base_text(delta)}{_delta_mark(delta)}" if delta is not None else "",
         "; ".join(_group_flags(group, delta)),
     ]
 
@@ -116,7 +123,8 @@ def _report_groups_table(report: Report) -> None:
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         caption="incomplete runs are excluded from n, mean and std; flagged groups need a look; "
-        "epochs × passes per epoch; Δ ! = configs differ, ? = a config unknown",
+        "epochs × passes per epoch; Δ: mean ± std of per-seed differences, within noise when their 95% "
+        "interval (Student t) holds 0; ! = configs differ, ? = a config unknown",
     )
     for column in _GROUP_COLUMNS:
         table.add_column(
@@ -278,7 +286,11 @@ def _paper_md_table(table: PaperTable, metric: str) -> list[str]:
     if _paper_has_deltas(table):
         lines += ["", "| Δ (METHOD + DSKD − METHOD) | " + " | ".join(header[1:]) + " |", "|" + "---|" * len(header)]
         for method, cells in table.deltas.items():
-            lines.append(f"| Δ {method.upper()} | " + " | ".join(_delta_text(d) + _delta_mark(d) for d in cells) + " |")
+            lines.append(
+                f"| Δ {method.upper()} | "
+                + " | ".join(_delta_text(d, noise=False) + _delta_mark(d) for d in cells)
+                + " |"
+            )
     return lines
 
 
@@ -305,10 +317,14 @@ def _report_paper_table(paper: Paper) -> None:
         if _paper_has_deltas(table):
             grid.add_section()
             for method, cells in table.deltas.items():
-                grid.add_row(f"Δ {method.upper()}", *[_delta_text(d) + _delta_mark(d) for d in cells], style="dim")
-        print_wide(grid)
-    for line in [*paper.notes, *_paper_flag_lines(paper)]:
-        out.print(line, markup=False)
+                grid.add_row(
+                    f"Δ {method.upper()}", *[_delta_text(d, noise=False) + _delta_mark(d) for d in cells], style="dim"
+                )
+        print_wide(grid, keys=1)
+    for line in paper.notes:
+        wrapped(line)
+    for line in _paper_flag_lines(paper):  # "! …" or "? …"
+        wrapped(line[2:], mark=line[0])
 
 
 def _report_paper_csv(paper: Paper) -> None:

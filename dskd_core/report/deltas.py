@@ -1,4 +1,5 @@
-"""Paired Δ: a variant against its plain method on the same dataset and pair, with a config check."""
+"""Paired Δ: a variant against its plain method on the same dataset and pair, and a method's plain variant
+against the same student trained from scratch (vanilla), each with a config check and a noise verdict."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from dskd_core.config import param_keys
 from dskd_core.report.groups import Group, config_mismatch
 from dskd_core.report.naming import is_dskd_variant, parse_variant
 from dskd_core.report.records import Metric, RunRecord
@@ -17,6 +19,18 @@ VARIANT_KEYS = frozenset({"scales", "stand", "base_temp", "sdd_weighting", "sdd_
 #: What ``--stand`` rewrites (KD: T ← base_temp, kd_weight ← w; DKD/RLD: α, β × w, T and RLD's α_T ←
 #: base_temp); part of the variant's own keys only when ``stand`` differs between the two sides.
 STAND_KEYS = frozenset({"temperature", "kd_weight", "alpha", "beta", "alpha_temperature"})
+#: What distilling sets apart from training the same student alone (``vanilla``): the method, its teacher and
+#: the distillation's values; with :func:`dskd_core.config.param_keys`, every method's own parameters.
+DISTILL_KEYS = (
+    frozenset(
+        {"method", "teacher", "teacher_ckpt", "ce_weight", "kd_weight", "temperature", "warmup", "aug", "aug_form"}
+    )
+    | VARIANT_KEYS
+)
+#: The plain method of a student trained from scratch.
+SCRATCH = "vanilla"
+#: A Δ's noise verdict: whether the paired 95% interval holds 0 (within) or not (beyond); None below two seeds.
+Noise = Literal["within", "beyond"]
 #: A Δ's config check: every run pair compared in full and equal / a key differs / some run's config unknown.
 ConfigCheck = Literal["consistent", "inconsistent", "unknown"]
 
@@ -54,6 +68,23 @@ class Delta:
     def ok(self) -> bool:
         return self.base.ok and self.other.ok and self.consistent
 
+    @property
+    def ci95(self) -> tuple[float, float] | None:
+        """The 95% interval of the mean per-seed difference (Student t, n − 1 df); None below two paired seeds."""
+        return self.paired.ci95 if self.paired_seeds else None
+
+    @property
+    def noise(self) -> Noise | None:
+        """``within`` when the paired 95% interval holds 0: the difference is not told apart from seed noise."""
+        if (ci := self.ci95) is None:
+            return None
+        return "within" if ci[0] <= 0.0 <= ci[1] else "beyond"
+
+    @property
+    def vs_scratch(self) -> bool:
+        """The base is the student trained from scratch (the Δ is the distillation's own effect)."""
+        return self.base.method == SCRATCH and self.other.method != SCRATCH
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "dataset": self.base.dataset,
@@ -69,7 +100,14 @@ class Delta:
             "diff": self.diff,
             "paired": None
             if not self.paired_seeds
-            else {"n": self.paired.n, "mean": self.paired.mean, "std": self.paired.std, "seeds": self.paired_seeds},
+            else {
+                "n": self.paired.n,
+                "mean": self.paired.mean,
+                "std": self.paired.std,
+                "seeds": self.paired_seeds,
+                "ci95": None if (ci := self.ci95) is None else list(ci),
+                "noise": self.noise,
+            },
             "ok": self.ok,
             "config": self.config,
             "differing": self.differing,
@@ -92,11 +130,18 @@ def _unknown_label(record: RunRecord) -> str:
     return f"{record.source} logs" if record.source != "dskd" else "dskd runs without config.json"
 
 
-def compare_groups(base: Group, other: Group) -> tuple[ConfigCheck, dict[str, tuple[Any, Any]], list[str]]:
+def scratch_keys() -> frozenset[str]:
+    """The keys a distillation run may set apart from its student trained from scratch."""
+    return DISTILL_KEYS | frozenset(param_keys())
+
+
+def compare_groups(
+    base: Group, other: Group, ignore: frozenset[str] | None = None
+) -> tuple[ConfigCheck, dict[str, tuple[Any, Any]], list[str]]:
     """Every used run of ``base`` against every used run of ``other``: epochs, epoch passes and the config
-    but for :func:`variant_keys`. Returns the verdict, the differing keys with (base, other) values of
-    the first pair that differs, and which runs' configs are unknown."""
-    ignore = variant_keys(base, other)
+    but for ``ignore`` (default :func:`variant_keys`). Returns the verdict, the differing keys with (base,
+    other) values of the first pair that differs, and which runs' configs are unknown."""
+    ignore = variant_keys(base, other) if ignore is None else ignore
     differing: dict[str, tuple[Any, Any]] = {}
     unknown: set[str] = set()
     for b in base.used:
@@ -136,7 +181,8 @@ def paired_delta(base: Group, other: Group, metric: Metric) -> Delta:
     b, o = base.stat(metric).mean, other.stat(metric).mean
     base_seeds, other_seeds = base.by_seed(metric), other.by_seed(metric)
     shared = sorted(set(base_seeds) & set(other_seeds))
-    verdict, differing, unknown = compare_groups(base, other)
+    scratch = base.method == SCRATCH and other.method != SCRATCH
+    verdict, differing, unknown = compare_groups(base, other, scratch_keys() if scratch else None)
     flags, notes = [], []
     if differing:
         pairs = ", ".join(f"{k} ({_value_text(x)} vs {_value_text(y)})" for k, (x, y) in differing.items())
@@ -158,11 +204,18 @@ def paired_delta(base: Group, other: Group, metric: Metric) -> Delta:
 
 
 def deltas(groups: Sequence[Group], metric: Metric) -> list[Delta]:
-    """Every variant against its plain method on the same dataset and pair (``kd+sdd[1,2]+ls`` vs ``kd``)."""
+    """Every variant against its plain method on the same dataset and pair (``kd+sdd[1,2]+ls`` vs ``kd``), and
+    every plain distillation method against its student trained from scratch on the same dataset (``kd`` vs
+    ``vanilla``), where that group is there."""
     plain = {g.key: g for g in groups if g.variant == g.method}
     out = []
     for group in groups:
+        if not group.metadata_known:
+            continue
         base = plain.get((group.dataset, group.teacher, group.student, group.method, group.method))
-        if base is not None and base is not group and group.metadata_known:
+        if base is group and group.teacher is not None:
+            scratch = plain.get((group.dataset, None, group.student, SCRATCH, SCRATCH))
+            base = scratch if scratch is not None and scratch.metadata_known else None
+        if base is not None and base is not group:
             out.append(paired_delta(base, group, metric))
     return out

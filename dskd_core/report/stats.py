@@ -1,4 +1,4 @@
-"""n, mean and sample standard deviation of a list of accuracies."""
+"""n, mean and sample standard deviation of a list of accuracies, and the 95% interval of a mean."""
 
 from __future__ import annotations
 
@@ -20,6 +20,29 @@ class Stat:
 
     def as_dict(self) -> dict[str, Any]:
         return {"mean": self.mean, "std": self.std, "min": self.min, "max": self.max}
+
+    @property
+    def ci95(self) -> tuple[float, float] | None:
+        """The two-sided 95% Student-t interval of the mean (n − 1 degrees of freedom); None below two values."""
+        if self.mean is None or self.std is None:
+            return None
+        half = t_975(self.n - 1) * self.std / math.sqrt(self.n)
+        return self.mean - half, self.mean + half
+
+
+#: Student's t 97.5% quantiles for 1 … 30 degrees of freedom (beyond: the normal's 1.960).
+_T_975 = (
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+)  # fmt: skip
+
+
+def t_975(df: int) -> float:
+    """Student's t 97.5% quantile for ``df`` ≥ 1 degrees of freedom (the half-width factor of a 95% interval)."""
+    if df < 1:
+        raise ValueError("a t quantile needs at least one degree of freedom")
+    return _T_975[df - 1] if df <= len(_T_975) else 1.960
 
 
 def summarize(values: Sequence[float]) -> Stat:
