@@ -22,10 +22,7 @@ STAND_KEYS = frozenset({"temperature", "kd_weight", "alpha", "beta", "alpha_temp
 #: What distilling sets apart from training the same student alone (``vanilla``): the method, its teacher and
 #: the distillation's values; with :func:`dskd_core.config.param_keys`, every method's own parameters.
 DISTILL_KEYS = (
-    frozenset(
-        {"method", "teacher", "teacher_ckpt", "ce_weight", "kd_weight", "temperature", "warmup", "aug", "aug_form"}
-    )
-    | VARIANT_KEYS
+    frozenset({"method", "teacher", "teacher_ckpt", "ce_weight", "kd_weight", "temperature", "warmup"}) | VARIANT_KEYS
 )
 #: The plain method of a student trained from scratch.
 SCRATCH = "vanilla"
