@@ -164,6 +164,9 @@ class RunConfig(BaseModel):
     #: averaged beside, runs of this one.
     aug_form: Literal["dskd"] | None = Field(None, validate_default=True)
     epoch_passes: int = Field(1, ge=1)  # shuffled passes over the training set per epoch (digits: 8)
+    #: Train on this many labelled images per class (one fixed draw for every seed and method: the few-label
+    #: setting of the quickstart); None = the whole training split. The test split is always whole.
+    train_per_class: int | None = Field(None, ge=1)
     # execution (README "Fast path"); None/auto = decided by the device, the effective value is recorded
     fast: bool | None = None  # device-side step: autocast, channels_last, no host syncs; auto = on CUDA
     #: tf32: fp32 with TF32 convolutions and matmuls (the reference's RTX 3090 + torch 1.9 run); fp32: strict

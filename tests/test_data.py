@@ -205,3 +205,43 @@ def test_aug_is_the_strong_augmentation_of_the_loaders_crops(monkeypatch: pytest
     got = torch.cat([b["image"] for b in _loader(data, seed=seed, epoch=epoch, aug=True)])
     assert torch.allclose(got, (expected.float() - mean) / std)
     assert not torch.allclose(got, torch.cat([b["image"] for b in _loader(data, seed=seed, epoch=epoch)]))
+
+
+# --------------------------------------------------------------------------- train_per_class (few labels)
+
+
+def test_per_class_keeps_count_images_of_each_class_in_one_fixed_draw() -> None:
+    from dskd_core.data import per_class
+
+    labels = torch.tensor([i % 4 for i in range(40)] + [3] * 2)  # class 3 has 12 images, the others 10
+    images = torch.arange(len(labels), dtype=torch.uint8).view(-1, 1, 1, 1).expand(-1, 3, 2, 2).contiguous()
+    split = TensorDataset(images, labels)
+    few = per_class(split, 3)
+    assert torch.bincount(few.labels).tolist() == [3, 3, 3, 3]
+    index = few.images[:, 0, 0, 0].long()
+    assert torch.equal(few.labels, labels[index]) and torch.equal(index, torch.sort(index).values)  # split order
+    again = per_class(split, 3)
+    assert torch.equal(again.images, few.images)  # the same draw every time: no seed of the run's
+    assert set(per_class(split, 5).images[:, 0, 0, 0].tolist()) >= set(index.tolist())  # a prefix of one order
+    assert torch.bincount(per_class(split, 11).labels).tolist() == [10, 10, 10, 11]  # a short class keeps all
+    assert per_class(split, None) is split
+
+
+def test_a_run_on_few_labels_trains_on_them_and_records_the_key(tmp_path: Path) -> None:
+    import json
+
+    from dskd_core.resolve import resolve_run_config
+    from dskd_core.train.engine import fit
+    from dskd_core.train.lockstep import stream_key
+    from tests.helpers import make_settings
+
+    flags = {"epochs": 1}
+    cfg = resolve_run_config(
+        method="vanilla", student="resnet8", dataset="digits", flags=flags, overrides={"train_per_class": 2}
+    )
+    run_dir = fit(cfg, make_settings(tmp_path)).run_dir
+    start = json.loads((run_dir / "log.jsonl").read_text().splitlines()[0])
+    assert start["train_samples"] == 20 and start["test_samples"] == 364  # 2 of each digit; the whole test split
+    assert json.loads((run_dir / "config.json").read_text())["train_per_class"] == 2
+    whole = resolve_run_config(method="vanilla", student="resnet8", dataset="digits", flags=flags)
+    assert whole.train_per_class is None and stream_key(whole) != stream_key(cfg)  # never one lockstep stream

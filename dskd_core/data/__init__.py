@@ -16,6 +16,7 @@ from dskd_core.data.loader import BatchLoader, augment_batch
 from dskd_core.data.registry import get_dataset_spec, list_datasets, load_dataset
 from dskd_core.data.shard import Shard
 from dskd_core.data.strong import StrongDraws, apply_strong, draw_strong, strong_augment
+from dskd_core.data.subset import per_class
 from dskd_core.data.types import (
     BatchExtra,
     DatasetSpec,
@@ -46,6 +47,7 @@ __all__ = [
     "list_datasets",
     "load_dataset",
     "make_loader",
+    "per_class",
     "run_loaders",
     "strong_augment",
 ]

@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from dskd_core.config import RunConfig, Settings
-from dskd_core.data import DatasetSpec, Loader, run_loaders
+from dskd_core.data import DatasetSpec, Loader, per_class, run_loaders
+from dskd_core.device import apply_threads
 from dskd_core.errors import DskdError
 from dskd_core.methods import Distiller
 from dskd_core.runlock import RunLock
@@ -123,7 +124,7 @@ def fit(
     if resume and not overwrite and (done := finished_result(cfg, run_dir)) is not None:
         return RunResult(run_dir, done)  # a finished run of this very config: its result, nothing written
     data = open_dataset(cfg.dataset, settings, cfg.num_classes)
-    spec, train_data, test_data = data.spec, data.train, data.test
+    spec, train_data, test_data = data.spec, per_class(data.train, cfg.train_per_class), data.test
     notify = observer or (lambda event: None)
     with deterministic_kernels(cfg.deterministic, autotune=execution.fast), tf32_mode(execution.tf32):
         # Reads only, nothing written yet: a bad teacher or dataset fails before the run folder is touched.

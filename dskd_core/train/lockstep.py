@@ -19,8 +19,8 @@ import torch
 from torch import Tensor, nn
 
 from dskd_core.config import RunConfig, Settings
-from dskd_core.data import Loader, run_loaders
-from dskd_core.device import resolve_device
+from dskd_core.data import Loader, per_class, run_loaders
+from dskd_core.device import apply_threads, resolve_device
 from dskd_core.errors import DskdError, UsageError
 from dskd_core.methods import get_method
 from dskd_core.models import Features, ZooModel
@@ -46,6 +46,7 @@ STREAM_KEYS = (
     "precision",
     "image_size",
     "num_classes",
+    "train_per_class",
 )
 
 
@@ -127,7 +128,7 @@ def fit_lockstep(
     cfgs = [c.model_copy(update=execution.as_config()) for c in cfgs]  # recorded as it runs
     first = cfgs[0]
     data = open_dataset(first.dataset, settings, first.num_classes)
-    spec, train_data, test_data = data.spec, data.train, data.test
+    spec, train_data, test_data = data.spec, per_class(data.train, first.train_per_class), data.test
     train_loader, test_loader = run_loaders(
         first, settings, spec, (train_data, test_data), device, strong_view=get_method(first.method).strong_view
     )
