@@ -163,20 +163,24 @@ def test_eval(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_quickstart(monkeypatch: pytest.MonkeyPatch) -> None:
-    run = Recorder([])
+    run = Recorder("result")
     shown = Recorder()
     monkeypatch.setattr("dskd_core.quickstart.run_quickstart", run)
-    monkeypatch.setattr(render, "quickstart_runs", shown)
-    _invoke("quickstart", "--epochs", "1", "--seed", "2", "--device", "cpu", "--runs-dir", "r")
+    monkeypatch.setattr(render, "quickstart_result", shown)
+    _invoke("quickstart", "--epochs", "1", "--seeds", "2,3", "--per-class", "5", "--device", "cpu", "--runs-dir", "r")
     args, kwargs = run.call
     assert args == (Settings(device="cpu", runs_dir=Path("r")),)
     assert {k: v for k, v in kwargs.items() if k != "observer"} == {
         "teacher": "resnet20",
         "student": "resnet8",
         "epochs": 1,
-        "seed": 2,
+        "seeds": [2, 3],
+        "per_class": 5,
     }
-    assert shown.call == (([], "resnet8"), {})
+    assert shown.call == (("result",), {})
+    run.calls.clear()
+    _invoke("quickstart", "--per-class", "0")  # every image: the plain digits recipe
+    assert run.call[1]["per_class"] is None and run.call[1]["seeds"] == [0, 1, 2]
 
 
 def test_presets(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -269,7 +269,7 @@ def test_quickstart_reuses_its_runs_from_the_default_and_an_absolute_runs_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``dskd quickstart``, then ``dskd quickstart --runs-dir /abs/runs``: the second reuses all three,
-    writing nothing (a one-pass epoch and a resnet8 teacher here, to stay fast)."""
+    writing nothing (a one-pass epoch and a resnet14 teacher here, to stay fast)."""
     original = quickstart.quickstart_configs
 
     def one_pass(**kwargs: Any) -> list[tuple[str, RunConfig]]:
@@ -278,15 +278,15 @@ def test_quickstart_reuses_its_runs_from_the_default_and_an_absolute_runs_dir(
     monkeypatch.setattr(quickstart, "quickstart_configs", one_pass)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DSKD_RUNS_DIR")  # the default runs dir: ./runs
-    args = ["quickstart", "--epochs", "1", "--teacher", "resnet8"]
+    args = ["quickstart", "--epochs", "1", "--teacher", "resnet14", "--seeds", "0"]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     run_dirs = sorted(p.parent for p in (tmp_path / "runs").rglob("summary.json"))
-    assert len(run_dirs) == 3
+    assert len(run_dirs) == 4  # the teacher; the student from scratch, by KD, by DSKD
     before = [_snapshot(d) for d in run_dirs]
     again = runner.invoke(app, [*args, "--runs-dir", str(tmp_path / "runs")])
     assert again.exit_code == 0, again.output
-    assert again.output.count("reusing the finished") == 3 and "starting" not in again.output
+    assert again.output.count("reusing the finished") == 4 and "starting" not in again.output
     assert [_snapshot(d) for d in run_dirs] == before
     # Another recipe in the same folders is refused by name, not silently reused or resumed.
     monkeypatch.setattr(quickstart, "quickstart_configs", original)

@@ -19,13 +19,11 @@ from dskd_cli.render.console import (
     text,
 )
 from dskd_cli.render.progress import fetch_progress, progress_for, training_progress
-from dskd_cli.render.report import report_curves, report_groups, report_paper
+from dskd_cli.render.report import quickstart_result, report_curves, report_groups, report_paper
 from dskd_cli.render.tables import (
     eval_result,
     models_table,
     presets,
-    quickstart_runs,
-    quickstart_table,
     run_summary,
     run_view,
     runs_table,
@@ -50,8 +48,7 @@ __all__ = [
     "presets",
     "progress_enabled",
     "progress_for",
-    "quickstart_runs",
-    "quickstart_table",
+    "quickstart_result",
     "report_curves",
     "report_groups",
     "report_paper",

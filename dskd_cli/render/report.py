@@ -13,9 +13,10 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from dskd_cli.render.console import json_out, note, print_wide, wrapped
+from dskd_cli.render.console import json_out, note, print_wide, text, wrapped
 
 if TYPE_CHECKING:
+    from dskd_core.quickstart import QuickstartResult
     from dskd_core.report import Curve, Delta, Group, Paper, PaperCell, PaperTable, Report, Stat
 
 
@@ -416,3 +417,47 @@ def report_curves(curves: Sequence[Curve], path: Path) -> None:
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     note(f"wrote {len(curves)} curve{'s' if len(curves) != 1 else ''} to {path}")
+
+
+# --------------------------------------------------------------------------- the quickstart
+
+
+def quickstart_result(result: QuickstartResult) -> None:
+    """The quickstart's table (``dskd report`` of its runs folder, as that command prints it), a plain sentence
+    per comparison, then the commands that regenerate the table and check a student."""
+    teacher, *students = result.runs
+    student = students[0].config.student if students else "student"
+    seen = f"{result.per_class} labelled images per class" if result.per_class else "every training image"
+    seeds = ",".join(map(str, result.seeds))
+    text(
+        f"dskd quickstart, digits (offline): a {teacher.config.student} teacher trained on every training image; "
+        f"{student} students that see {seen}, from scratch, by KD and by DSKD, seeds {seeds}"
+    )
+    _report_groups_table(result.report)
+    text("")
+    for label, against in (("KD", f"the {student} from scratch"), ("DSKD", "KD")):
+        text(_verdict(label, against, result.delta(label)))
+    text("")
+    text(f"regenerate this table: dskd report {result.runs_dir}")
+    dskd = next((r for r in students if r.label == "DSKD"), None)
+    if dskd is not None:
+        text(f"check a DSKD student: dskd eval -c '{dskd.result.run_dir}'")
+
+
+def _verdict(label: str, against: str, delta: Delta | None) -> str:
+    """One sentence: the difference, its 95% interval over the seeds, and whether it is told apart from noise."""
+    if delta is None or delta.diff is None:
+        return f"{label} vs {against}: not compared (a run is missing or unfinished)"
+    flag = "" if delta.consistent else " (flagged: the two ran different configs, see the table)"
+    ci = delta.ci95
+    if ci is None or delta.paired.mean is None:
+        return (
+            f"{label} vs {against}: {delta.diff:+.2f} points on one seed, which cannot be told apart from seed "
+            f"noise: pass --seeds 0,1,2 for an interval{flag}"
+        )
+    n, mean = delta.paired.n, delta.paired.mean
+    head = f"{label} vs {against}: {mean:+.2f} points (95% interval {ci[0]:+.2f} to {ci[1]:+.2f} over {n} seeds)"
+    if delta.noise == "within":
+        return f"{head}: within seed noise, so these {n} seeds cannot tell the two apart{flag}"
+    verb = "gains" if mean > 0 else "loses"
+    return f"{head}: beyond seed noise, {label} {verb} more than the seeds vary{flag}"

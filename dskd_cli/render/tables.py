@@ -17,7 +17,6 @@ from dskd_core.runs.records import Summary
 if TYPE_CHECKING:
     from dskd_core.models.registry import ModelInfo
     from dskd_core.presets import Preset
-    from dskd_core.quickstart import QuickstartRun
     from dskd_core.report.records import RunRecord
     from dskd_core.runs.listing import RunView
     from dskd_core.sweep import SweepResult
@@ -56,41 +55,6 @@ def models_table(rows: Sequence[ModelInfo]) -> None:
     for zoo, name, params, aliases in rows:
         table.add_row(zoo, name, f"{params / 1e6:.2f} M" if params is not None else "", aliases)
     out.print(table)
-
-
-def quickstart_table(rows: Sequence[dict[str, Any]]) -> None:
-    table = Table(title="dskd quickstart — digits (offline)")
-    for column in ("run", "model", "variant", "best top-1", "last top-1", "train time"):
-        table.add_column(column, justify="right" if "top-1" in column or "time" in column else "left")
-    for row in rows:
-        table.add_row(
-            row["label"],
-            row["model"],
-            row["variant"],
-            f"{row['best_acc']:.2f}",
-            f"{row['last_acc']:.2f}",
-            f"{row['wall_time_s']:.0f}s",
-        )
-    out.print(table)
-    for row in rows:
-        out.print(f"{row['label']}: {row['run_dir']}", markup=False)
-
-
-def quickstart_runs(runs: Sequence[QuickstartRun], student: str) -> None:
-    """The quickstart's table, then how to evaluate its DSKD student (named ``student`` as given)."""
-    quickstart_table(
-        [
-            {
-                "label": r.label,
-                "model": r.config.student,
-                "run_dir": str(r.result.run_dir),
-                **r.result.summary,
-            }
-            for r in runs
-        ]
-    )
-    best = runs[-1].result.run_dir / "checkpoints" / "student_best.safetensors"
-    text(f"check the DSKD student: dskd eval -m {student} -c '{best}' -d digits")
 
 
 def presets(rows: Sequence[Preset], fmt: str) -> None:
