@@ -38,11 +38,11 @@ _dskd() {
             ;;
         quickstart)
             case "$prev" in
-                --epochs|--seed|--device) COMPREPLY=(); return;;
+                --epochs|--seeds|--per-class|--device) COMPREPLY=(); return;;
                 --teacher|--student) COMPREPLY=($(compgen -W "$models" -- "$cur")); return;;
                 --runs-dir) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur")); return;;
             esac
-            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--epochs --teacher --student --seed --device --runs-dir -h --help" -- "$cur")); return; fi
+            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--epochs --teacher --student --seeds --per-class --device --runs-dir -h --help" -- "$cur")); return; fi
             ;;
         presets)
             case "$prev" in
