@@ -48,6 +48,8 @@ RESUMABLE = frozenset(
     }
 )
 
+#: What ``--stand`` rewrites from a preset's values (KD: T and the KD weight; DKD/RLD: α, β, T, RLD's α_T).
+_STAND_REWRITES = frozenset({"temperature", "kd_weight", "alpha", "beta", "alpha_temperature"})
 #: The flag of a field whose flag is not ``--`` + its name with dashes.
 _FLAGS = {"overrides": "--set", "fast": "--fast/--no-fast", "compile": "--compile/--no-compile"}
 
@@ -278,7 +280,12 @@ class TrainRequest(BaseModel):
             kept += [f"{' and '.join(stand)} (--stand)"] if stand else []
         if "auto" in (self.scales and self.scales.strip(), overrides.get("scales"), file_values.get("scales")):
             kept.append(f"scales {preset.sdd_scales} (--scales auto)")
-        changed = [f"{k} {v} → {resolved.get(k)}" for k, v in preset.values.items() if resolved.get(k) != v]
+        rewritten = _STAND_REWRITES if cfg.stand else frozenset()  # --stand's own values, listed above
+        changed = [
+            f"{k} {v} → {resolved.get(k)}"
+            for k, v in preset.values.items()
+            if resolved.get(k) != v and k not in rewritten
+        ]
         return ", ".join(kept or ["nothing"]) + (
             f"; overridden: {', '.join(changed)}" if changed else "; flags override it"
         )
