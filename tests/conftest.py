@@ -59,8 +59,6 @@ def fetched_teachers(tmp_path: Path) -> Path:
 
     root = tmp_path / "teachers"
     for dataset in list_datasets():
-        if dataset == "synthetic":  # its teachers are trained by the tests (teacher_run), never fetched
-            continue
         spec = get_dataset_spec(dataset)
         (root / dataset).mkdir(parents=True, exist_ok=True)
         for name in list_models(spec.zoo):

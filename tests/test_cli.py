@@ -90,7 +90,7 @@ def test_scales_spellings(scales: str) -> None:
         (["train", "kd", "resnet32x4", "resnet8x4", "--nope"], "No such option"),
         (["train", "kd", "resnet32x4", "resnet8x4", "-d", "cifar10", "--dry-run"], "did you mean cifar100"),
         (
-            ["train", "kd", "resnet32x4", "resnet8x4", "-d", "synthetic", "--epochs", "1"],
+            ["train", "kd", "resnet32x4", "resnet8x4", "-d", "synthetic", "--epochs", "1", "--teachers-dir", "none"],
             "dskd train vanilla resnet32x4",
         ),
         (["train", "vanilla", "resnet8", "--epochs", "1"], "cifar-100-python/"),
