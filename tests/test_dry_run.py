@@ -102,7 +102,7 @@ def test_sweep_dry_run_refuses_a_model_of_another_zoo() -> None:
 
 def test_a_warm_up_longer_than_the_run_is_a_note(fetched_teachers: Path) -> None:
     del fetched_teachers
-    result = _invoke("train", "dkd", "resnet8", "resnet8", "-d", "digits", "--dry-run")
+    result = _invoke("train", "dkd", "resnet8", "resnet8", "-d", "digits", "--set", "warmup=20", "--dry-run")
     assert result.exit_code == 0, result.output
     note = (
         "note: warm-up of 20 epochs is longer than the run's 1: the distillation term never reaches full weight "
@@ -114,7 +114,9 @@ def test_a_warm_up_longer_than_the_run_is_a_note(fetched_teachers: Path) -> None
         fixed = _invoke("train", "dkd", "resnet8", "resnet8", "-d", "digits", "--set", fix, "--dry-run")
         assert fixed.exit_code == 0 and not any("warm-up" in n for n in _notes(fixed)), fixed.output
     # the run records it at its start, as the CRD negatives cap is (Distiller.describe)
-    cfg = resolve_run_config(method="dkd", teacher="resnet8", student="resnet8", dataset="digits")
+    cfg = resolve_run_config(
+        method="dkd", teacher="resnet8", student="resnet8", dataset="digits", overrides={"warmup": 20}
+    )
     distiller = get_method("dkd")(create_model("resnet8", 10), create_model("resnet8", 10), cfg)
     assert distiller.describe()[0] == note.removeprefix("note: ")
     at = resolve_run_config(method="at", teacher="resnet8", student="resnet8", dataset="digits")
@@ -165,3 +167,16 @@ def test_resume_dry_run_says_what_the_resume_would_do(teacher_run: Path) -> None
     longer = _invoke("train", "--resume", str(teacher_run), "--epochs", "2", "--dry-run")
     assert longer.exit_code == 0, longer.output
     assert _notes(longer)[-1] == f"note: dry run, nothing written: the run would resume {teacher_run}"
+
+
+@pytest.mark.parametrize("method", ["dkd", "rld", "reviewkd"])
+def test_the_one_epoch_digits_recipe_does_not_ramp_what_cifar_ramps_over_20_epochs(
+    method: str, fetched_teachers: Path
+) -> None:
+    del fetched_teachers
+    pair = {"teacher": "resnet20", "student": "resnet8"}
+    assert resolve_run_config(method=method, dataset="cifar100", **pair).warmup == 20  # the reference's
+    assert resolve_run_config(method=method, dataset="digits", **pair).warmup == 0
+    assert resolve_run_config(method=method, dataset="digits", overrides={"warmup": 3}, **pair).warmup == 3
+    result = _invoke("train", method, "resnet20", "resnet8", "-d", "digits", "--dry-run")
+    assert result.exit_code == 0 and not any("warm-up" in n for n in _notes(result)), result.output

@@ -42,6 +42,10 @@ DIGITS_RECIPE: dict[str, Any] = {**CIFAR_RECIPE, "epochs": 1, "lr_schedule": "co
 #: ``--clip-grad`` (``--set clip_grad=null``: none) override both; CIFAR-100 and ImageNet keep the
 #: reference's values.
 DIGITS_MLKD = MethodRecipe(values={"lr": 0.01}, stand={"clip_grad": 1.0})
+#: DKD, RLD and ReviewKD ramp their distillation term over their first 20 epochs (of CIFAR-100's 240); in the
+#: one-epoch digits recipe that ramp would leave 1/20 of the term for the whole run, so digits has none
+#: (``--set warmup=N`` still sets one).
+DIGITS_NO_RAMP = MethodRecipe(values={"warmup": 0})
 SYNTHETIC_RECIPE: dict[str, Any] = {**CIFAR_RECIPE, "epochs": 2, "lr_decay_epochs": [1]}
 #: mdistiller's ImageNet solver (mdistiller/configs/imagenet/r34_r18/kd.yaml): batch 512, LR 0.2,
 #: 100 epochs, ×0.1 at 30/60/90, WD 1e-4, test batch 128.
@@ -89,7 +93,13 @@ _DATASETS: dict[str, DatasetSpec] = {
         hflip=False,
         loader=load_digits,
         recipe=DIGITS_RECIPE,
-        method_recipes={"mlkd": DIGITS_MLKD, "mlkd_noaug": DIGITS_MLKD},
+        method_recipes={
+            "mlkd": DIGITS_MLKD,
+            "mlkd_noaug": DIGITS_MLKD,
+            "dkd": DIGITS_NO_RAMP,
+            "rld": DIGITS_NO_RAMP,
+            "reviewkd": DIGITS_NO_RAMP,
+        },
     ),
     "synthetic": DatasetSpec(
         name="synthetic",
