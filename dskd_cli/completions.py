@@ -109,9 +109,9 @@ def command_tree(group: TyperGroup) -> list[Cmd]:
 def _values() -> dict[str, list[str]]:
     # Imported here, not at the top: the CLI imports this module and starts without torch.
     from dskd_core.data import list_datasets
+    from dskd_core.errors import natural_key
     from dskd_core.methods import list_methods
     from dskd_core.models import list_aliases, list_models
-    from dskd_core.models.registry import natural_key
 
     return {
         "models": sorted({*list_models(None), *list_aliases("imagenet")}, key=natural_key),  # every zoo's names

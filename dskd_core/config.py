@@ -115,7 +115,8 @@ class Settings(BaseSettings):
     pin_memory: bool = True  # pinned host memory for ImageNet batches bound for CUDA
     #: Experiment trackers, comma-separated: tensorboard, wandb (``--log``; env DSKD_LOG). Off by default.
     log: str = ""
-    #: CPU threads of torch's intra-op pool (``--threads``); None = the cores this process may run on.
+    #: CPU threads of torch's intra-op pool (``--threads``); None = as the process has it (the CLI's default:
+    #: ``device.default_threads``).
     threads: int | None = Field(default=None, ge=1)
 
 

@@ -43,15 +43,21 @@ def available_cores() -> int:
     return max(1, cores)
 
 
+def default_threads() -> int | None:
+    """``--threads``'s default: torch's own pool size (the physical cores) capped by the cores this process may
+    use (a container's quota, an affinity mask); None where ``OMP_NUM_THREADS`` decides (``--nproc`` gives each
+    process its share that way, torchrun one thread)."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        return None
+    return min(torch.get_num_threads(), available_cores())
+
+
 def apply_threads(threads: int | None) -> int:
-    """Size torch's CPU thread pool: ``threads`` (``--threads``), else the cores available, unless the
-    environment sets ``OMP_NUM_THREADS`` (``--nproc`` gives each process its share that way). Returns the size."""
-    if threads is None and os.environ.get("OMP_NUM_THREADS"):
-        return torch.get_num_threads()
-    wanted = threads or available_cores()
-    if torch.get_num_threads() != wanted:
-        torch.set_num_threads(wanted)
-    return wanted
+    """Size torch's CPU thread pool to ``threads`` (``--threads``); None leaves it as it is (a library caller's
+    own ``torch.set_num_threads`` stands). Returns the size."""
+    if threads is not None and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
 
 
 def cpu_competition(threads: int | None) -> str | None:
@@ -62,8 +68,8 @@ def cpu_competition(threads: int | None) -> str | None:
     except (AttributeError, OSError):
         return None
     cores = available_cores()
-    wanted = threads or cores
-    if load < 0.5 or load + wanted <= cores + 0.5:
+    wanted = threads or default_threads() or torch.get_num_threads()
+    if load < max(1.0, 0.25 * cores) or load + wanted <= cores + 0.5:  # a desktop's background load is no news
         return None
     return (
         f"the CPUs are busy (load {load:.1f} over the last minute on {cores} core{'s' if cores > 1 else ''}): "

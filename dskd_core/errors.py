@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 
 
@@ -31,11 +32,14 @@ class UnknownNameError(UsageError, KeyError):
         is close."""
         known = list(known)
         preferred = [k for k in first if k in known]
-        close = _close_matches(name, preferred)
+        exact = [k for k in [*preferred, *known] if k.lower() == name.lower()][:1]  # only the case differs
+        close = exact + [m for m in _close_matches(name, preferred) if m not in exact]
         close += [m for m in _close_matches(name, [k for k in known if k not in preferred]) if m not in close]
         close = close[:3]
         hint = (
-            f"did you mean {', '.join(close)}?" if close else f"choose one of: {', '.join(sorted(preferred or known))}"
+            f"did you mean {', '.join(close)}?"
+            if close
+            else f"choose one of: {', '.join(sorted(preferred or known, key=natural_key))}"
         )
         super().__init__(f"unknown {kind} '{name}': {hint}")
         self.name = name
@@ -80,3 +84,10 @@ class RunLocked(DskdError):
     """Another live process owns the run directory."""
 
     exit_code = 5
+
+
+def natural_key(name: str) -> tuple[list[str | int], str]:
+    """Sort key of a name with its numbers as numbers: ``resnet8 < resnet8x4 < resnet14 < resnet110`` (the
+    order registries list and errors suggest names in)."""
+    parts = re.split(r"(\d+)", name)
+    return [int(p) if i % 2 else p for i, p in enumerate(parts)], name

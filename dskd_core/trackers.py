@@ -21,11 +21,16 @@ and keeps its id in ``<run>/trackers.json``, so a resumed run continues the same
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import importlib
 import importlib.util
 import json
+import math
+import netrc
+import os
 import secrets
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -57,11 +62,55 @@ def parse_log(value: str | Sequence[str] | None) -> tuple[str, ...]:
 
 
 def check_available(names: Sequence[str]) -> None:
-    """Refuse (exit 2) a tracker whose package is not installed, naming the ``pip install`` that adds it."""
+    """Refuse (exit 2) a tracker whose package is not installed, naming the ``pip install`` that adds it, and
+    W&B online without a login (``wandb.init`` would stop the run at an interactive prompt)."""
     for name in names:
         module, extra = _NEEDS[name]
         if importlib.util.find_spec(module) is None:
             raise UsageError(f"--log {name} needs the {module} package: pip install '{extra}'")
+    if "wandb" in names:
+        _check_wandb_login()
+
+
+#: W&B modes that need no login.
+_WANDB_LOCAL = ("offline", "disabled", "dryrun")
+
+
+def _wandb_settings() -> dict[str, str]:
+    """The ``[default]`` values of W&B's settings files (``wandb offline``/``wandb login`` write them): this
+    folder's ``wandb/settings`` over the global one."""
+    found: dict[str, str] = {}
+    config_dir = Path(os.environ.get("WANDB_CONFIG_DIR") or Path.home() / ".config" / "wandb")
+    for path in (config_dir / "settings", Path("wandb") / "settings"):
+        parser = configparser.ConfigParser()
+        with contextlib.suppress(OSError, configparser.Error):
+            parser.read(path)
+        if parser.has_section("default"):
+            found |= dict(parser.items("default"))
+    return found
+
+
+def _check_wandb_login() -> None:
+    """Online W&B needs credentials; without them ``wandb.init`` stops the run at an interactive login menu
+    (or fails after the run folder is written). Looked up where W&B looks, without importing it: the mode
+    (``WANDB_MODE``, the settings files), then ``WANDB_API_KEY``/``WANDB_IDENTITY_TOKEN_FILE``, the netrc entry
+    of the W&B host (``wandb login``'s), or an ``api_key`` in the settings."""
+    settings = _wandb_settings()
+    if (os.environ.get("WANDB_MODE") or settings.get("mode", "online")).lower() in _WANDB_LOCAL:
+        return
+    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE") or settings.get("api_key"):
+        return
+    host = urllib.parse.urlparse(
+        os.environ.get("WANDB_BASE_URL") or settings.get("base_url") or "https://api.wandb.ai"
+    ).hostname
+    path = Path(os.environ.get("NETRC") or Path.home() / ".netrc").expanduser()
+    with contextlib.suppress(OSError, netrc.NetrcParseError):
+        if host and netrc.netrc(str(path)).authenticators(host):
+            return
+    raise UsageError(
+        "--log wandb: no W&B login on this machine: run `wandb login` (or set WANDB_API_KEY), or set "
+        "WANDB_MODE=offline to log locally"
+    )
 
 
 class Tracker(Protocol):
@@ -113,9 +162,11 @@ class TensorBoardTracker:
 
         # A resume drops what a killed run logged past its last committed epoch (TensorBoard's purge_step).
         purge = None if self._resumed_epoch is None else self._resumed_epoch * steps_per_epoch + 1
-        self._writer = self._writer_cls(log_dir=str(self._run_dir / TENSORBOARD_DIR), purge_step=purge)
+        folder = self._run_dir / TENSORBOARD_DIR
+        first = not any(folder.glob("events.out.tfevents.*"))  # also a resume that adds --log tensorboard
+        self._writer = self._writer_cls(log_dir=str(folder), purge_step=purge)
         config = json.loads(self._cfg.to_json())
-        if self._resumed_epoch is None:
+        if first:
             experiment, session_start, _ = hparams(_flat(config), {"test/acc_top1": 0.0, "test/best_acc_top1": 0.0})
             self._writer.file_writer.add_summary(experiment)
             self._writer.file_writer.add_summary(session_start)
@@ -222,15 +273,23 @@ class Trackers:
         return bool(self._trackers)
 
     def start(self, event: StartEvent) -> None:
+        """Start every tracker; if one fails, those already started are closed (as failed) and the error raised."""
         self._steps = max(event.steps_per_epoch, 1)
-        for tracker in self._trackers:
-            tracker.start(event, self._steps)
+        for i, tracker in enumerate(self._trackers):
+            try:
+                tracker.start(event, self._steps)
+            except BaseException:
+                for started in self._trackers[:i]:
+                    with contextlib.suppress(Exception):
+                        started.close("failed", 0.0)
+                self._trackers = []
+                raise
 
     def epoch(self, event: EpochEvent) -> None:
         """The epoch's scalars at its last step; the loss curve's points where their tenth of the epoch ends."""
         steps, points = self._steps, len(event.train_loss_curve)
         first = (event.epoch - 1) * steps
-        curve = [first + max(1, round((i + 1) * steps / points)) for i in range(points)]
+        curve = [first + max(1, math.ceil((i + 1) * steps / points)) for i in range(points)]
         for tracker in self._trackers:
             tracker.epoch(event, first + steps, curve)
 

@@ -180,3 +180,13 @@ def test_the_one_epoch_digits_recipe_does_not_ramp_what_cifar_ramps_over_20_epoc
     assert resolve_run_config(method=method, dataset="digits", overrides={"warmup": 3}, **pair).warmup == 3
     result = _invoke("train", method, "resnet20", "resnet8", "-d", "digits", "--dry-run")
     assert result.exit_code == 0 and not any("warm-up" in n for n in _notes(result)), result.output
+
+
+def test_sweep_refuses_a_missing_teacher_before_any_run(tmp_path: Path) -> None:
+    """The real sweep would fail every row; the dry run and the sweep itself say why first (exit 2)."""
+    for extra in ([], ["--teacher-ckpt", str(tmp_path / "nowhere")]):
+        for dry in (["--dry-run"], []):
+            result = _invoke("sweep", "kd", "resnet20", "resnet8", "-d", "digits", "--seeds", "0", *extra, *dry)
+            assert result.exit_code == 2, result.output
+            assert len(_errors(result)) == 1 and ("not found" in _errors(result)[0] or "nowhere" in _errors(result)[0])
+            assert not (tmp_path / "runs").exists()

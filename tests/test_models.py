@@ -97,7 +97,7 @@ def layout_digest(model: nn.Module) -> str:
 
 
 def test_registry_lists_every_model_sorted() -> None:
-    from dskd_core.models.registry import natural_key
+    from dskd_core.errors import natural_key
 
     assert list_models() == sorted(EXPECTED_PARAMS, key=natural_key)
     assert len(list_models()) == 24

@@ -23,6 +23,14 @@ from dskd_core.data import get_dataset_spec
 from tests.helpers import ROOT
 
 README = (ROOT / "README.md").read_text()
+ENV = re.compile(r"[A-Z_]+=\S*")
+
+
+def split(command: str) -> tuple[dict[str, str], list[str]]:
+    """A README command's environment settings and its arguments after ``dskd``."""
+    words = shlex.split(command)
+    env = [w for w in words if ENV.fullmatch(w)]
+    return dict(w.split("=", 1) for w in env), words[len(env) + 1 :]
 
 
 def readme_commands() -> list[str]:
@@ -31,9 +39,11 @@ def readme_commands() -> list[str]:
     for block in re.findall(r"```(?:bash|sh|console)\n(.*?)```", README, re.S):
         for line in re.sub(r"\\\n\s*", " ", block).splitlines():
             for part in line.split("#")[0].split("&&"):
-                words = [w for w in shlex.split(part) if not re.fullmatch(r"[A-Z_]+=\S*", w)]  # env settings
+                words = shlex.split(part)
+                env = [w for w in words if ENV.fullmatch(w)]  # VAR=value before the command
+                words = words[len(env) :]
                 if words and (words[0] == "dskd" or words[0].endswith("/dskd")):
-                    out.append(shlex.join(["dskd", *words[1:]]))
+                    out.append(shlex.join([*env, "dskd", *words[1:]]))
     return out
 
 
@@ -41,7 +51,7 @@ COMMANDS = readme_commands()
 
 
 def test_the_readme_has_its_commands() -> None:
-    names = {shlex.split(c)[1] for c in COMMANDS}
+    names = {split(c)[1][0] for c in COMMANDS}
     assert {"train", "sweep", "report", "runs", "eval", "fetch-teachers", "presets", "quickstart"} <= names
     assert len(COMMANDS) >= 30
 
@@ -49,7 +59,7 @@ def test_the_readme_has_its_commands() -> None:
 @pytest.mark.parametrize("command", COMMANDS)
 def test_a_readme_command_parses_as_written(command: str) -> None:
     group = typer.main.get_command(app)
-    name, *rest = shlex.split(command)[1:]
+    name, *rest = split(command)[1]
     ctx = group.context_class(group, info_name="dskd")
     sub = group.get_command(ctx, name)
     assert sub is not None, command
@@ -65,12 +75,14 @@ def _teacher_run(path: Path, arch: str, dataset: str) -> None:
         save_tensors(path / "checkpoints" / name, {}, meta)
 
 
-@pytest.mark.parametrize("command", [c for c in COMMANDS if shlex.split(c)[1] in ("train", "sweep")])
+@pytest.mark.parametrize("command", [c for c in COMMANDS if split(c)[1][0] in ("train", "sweep")])
 def test_a_readme_train_or_sweep_dry_runs(
     command: str, tmp_path: Path, fetched_teachers: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    args = shlex.split(command)[1:]
+    env, args = split(command)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     dataset = "cifar100"
     for flag in ("-d", "--dataset"):
         if flag in args:

@@ -304,7 +304,8 @@ def test_csv_is_parseable(mixed: Path) -> None:
 #: The header of ``--format csv``'s group rows (a ``summary.csv``): scripts read these names, so they stay.
 SUMMARY_CSV_COLUMNS = (
     "dataset,teacher,student,method,variant,n,seeds,epochs,epoch_passes,best_mean,best_std,last_mean,last_std,"
-    "delta_vs,delta,delta_paired_n,delta_paired_mean,delta_paired_std,delta_ok,delta_config,delta_flags,ok,flags"
+    "delta_vs,delta,delta_paired_n,delta_paired_mean,delta_paired_std,delta_ok,delta_config,delta_flags,ok,flags,"
+    "delta_ci95_low,delta_ci95_high,delta_noise"
 )
 
 
@@ -890,3 +891,12 @@ def test_a_beta_from_another_config_file_is_flagged_across_stand(tmp_path: Path)
     deltas = {d["variant"]: d for d in json.loads(result.stdout)["deltas"]}
     assert deltas["rld+sdd[1,2]+ls"]["ok"] is False and "beta/alpha" in deltas["rld+sdd[1,2]+ls"]["differing"]
     assert deltas["rld+ls"]["ok"] is True
+
+
+def test_t_quantiles_match_students_table() -> None:
+    from dskd_core.report.stats import t_975
+
+    for df, t in ((1, 12.706), (2, 4.303), (9, 2.262), (30, 2.042), (40, 2.021), (60, 2.000), (120, 1.980)):
+        assert t_975(df) == pytest.approx(t, abs=6e-4), df
+    with pytest.raises(ValueError):
+        t_975(0)

@@ -21,6 +21,7 @@ from dskd_core.train.lockstep import fit_lockstep
 from tests.helpers import DSKD, make_settings, subprocess_env
 
 
+@pytest.mark.usefixtures("fetched_teachers")  # a dry run checks the teacher file
 def test_dry_run_lists_six_distinct_variants_per_seed() -> None:
     result = CliRunner().invoke(app, ["sweep", "kd", "resnet32x4", "resnet8x4", "--dry-run", "--format", "json"])
     assert result.exit_code == 0, result.output
@@ -180,6 +181,7 @@ def test_device_worker_runs_its_share_and_reports_failures(teacher_run: Path, tm
     assert "not found" in out[bad.model_dump_json()]  # type: ignore[operator]
 
 
+@pytest.mark.usefixtures("fetched_teachers")  # a dry run checks the teacher file
 def test_sweep_aug_is_dskds_aug_on_every_run(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

@@ -10,7 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from dskd_cli.app import app
-from dskd_core.device import apply_threads, available_cores, cpu_competition
+from dskd_core.device import apply_threads, available_cores, cpu_competition, default_threads
 
 
 @pytest.fixture(autouse=True)
@@ -24,13 +24,14 @@ def test_available_cores_is_the_affinity_mask_at_most() -> None:
     assert 1 <= available_cores() <= len(os.sched_getaffinity(0))
 
 
-def test_threads_size_the_pool_and_omp_num_threads_wins_without_them(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_threads_size_the_pool_and_none_leaves_it(monkeypatch: pytest.MonkeyPatch) -> None:
     assert apply_threads(1) == 1 and torch.get_num_threads() == 1
+    assert apply_threads(None) == 1  # a library caller's own pool size stands
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    assert apply_threads(None) == available_cores() == torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(64)
+    assert default_threads() == min(64, available_cores())  # never more than the cores it may use
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # as --nproc gives each process its share
-    assert apply_threads(None) == 1
+    assert default_threads() is None
 
 
 def test_a_train_run_uses_the_threads_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -119,7 +119,8 @@ def sweep(
     fmt: SweepFormat = "table",
 ) -> None:
     """Run a grid of trainings: scales x plain/--stand x seeds by default; finished runs of its config are skipped."""
-    from dskd_core.sweep import SweepRequest, parse_devices, plan_rows, run_sweep
+    from dskd_core.device import default_threads
+    from dskd_core.sweep import SweepRequest, check_sweep, parse_devices, plan_rows, run_sweep
     from dskd_core.trackers import check_available, parse_log
 
     check_format(fmt, TABLE_JSON)
@@ -128,7 +129,7 @@ def sweep(
         data_dir=data_dir,
         teachers_dir=teachers_dir,
         runs_dir=runs_dir,
-        threads=threads,
+        threads=threads if threads is not None else default_threads(),
         log=",".join(log) if log else None,
     )
     check_available(parse_log(settings.log))
@@ -153,6 +154,7 @@ def sweep(
         aug=aug,
     )
     cfgs = request.configs(settings.runs_dir)
+    check_sweep(cfgs, settings, parse_devices(devices))  # a missing teacher or device: refused before any run
     if dry_run:
         render.sweep_plan(plan_rows(cfgs, settings.runs_dir, overwrite=overwrite, device=settings.device), fmt)
         return

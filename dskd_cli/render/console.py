@@ -260,6 +260,8 @@ def _chunked(console: Console, table: Table, keys: int, width: int) -> list[Tabl
         return max(Measurement.get(console, options, c).maximum for c in [column.header, *column.cells]) + 3
 
     lead, rest = table.columns[:keys], table.columns[keys:]
+    if not rest:  # nothing to spread: the table as it is
+        return [_copy(table, table.columns, rows=True)]
     room = width - 2 - sum(map(need, lead))
     chunks: list[list[Column]] = []
     used = room

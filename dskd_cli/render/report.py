@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -191,11 +192,15 @@ def _report_groups_csv(report: Report) -> None:
             "delta_flags",
             "ok",
             "flags",
+            "delta_ci95_low",
+            "delta_ci95_high",
+            "delta_noise",
         ]
     )
     for group in report.groups:
         delta = report.delta_for(group)
         paired = delta.paired if delta is not None and delta.paired_seeds else None
+        ci = delta.ci95 if delta is not None else None
         writer.writerow(
             [
                 group.dataset,
@@ -221,6 +226,9 @@ def _report_groups_csv(report: Report) -> None:
                 "; ".join([*delta.flags, *delta.notes]) if delta is not None else "",
                 str(group.ok).lower(),
                 "; ".join(group.flags),
+                _csv_num(ci[0]) if ci is not None else "",
+                _csv_num(ci[1]) if ci is not None else "",
+                (delta.noise or "") if delta is not None else "",
             ]
         )
     sys.stdout.flush()
@@ -438,10 +446,10 @@ def quickstart_result(result: QuickstartResult) -> None:
     for label, against in (("KD", f"the {student} from scratch"), ("DSKD", "KD")):
         text(_verdict(label, against, result.delta(label)))
     text("")
-    text(f"regenerate this table: dskd report {result.runs_dir}")
+    text(f"regenerate this table: dskd report {shlex.quote(str(result.runs_dir))}")
     dskd = next((r for r in students if r.label == "DSKD"), None)
     if dskd is not None:
-        text(f"check a DSKD student: dskd eval -c '{dskd.result.run_dir}'")
+        text(f"check a DSKD student: dskd eval -c {shlex.quote(str(dskd.result.run_dir))}")
 
 
 def _verdict(label: str, against: str, delta: Delta | None) -> str:

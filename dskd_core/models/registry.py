@@ -8,12 +8,11 @@ zoo of the dataset (``DatasetSpec.zoo``).
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Callable
 from typing import NamedTuple, TypeVar
 
-from dskd_core.errors import UnknownNameError, UsageError
+from dskd_core.errors import UnknownNameError, UsageError, natural_key
 from dskd_core.models.base import ZooModel
 
 _Factory = TypeVar("_Factory", bound=Callable[..., ZooModel])
@@ -74,7 +73,7 @@ def resolve_model_name(name: str, zoo: str = "cifar") -> tuple[str, str | None]:
     if elsewhere:
         raise UsageError(
             f"model '{name}' belongs to the {elsewhere[0]} zoo, not to the {zoo} zoo: pick a dataset of that zoo "
-            f"(dskd models --zoo {elsewhere[0]}) or one of {', '.join(sorted(models))}"
+            f"(dskd models --zoo {elsewhere[0]}) or one of {', '.join(sorted(models, key=natural_key))}"
         )
     # every zoo's names, this zoo's suggested first: resnet8x5 on imagenet still offers the CIFAR resnet8x4, after
     # the ImageNet nets
@@ -96,12 +95,6 @@ def create_model(name: str, num_classes: int | None = None, *, zoo: str = "cifar
     if classes < 1:
         raise UsageError(f"num_classes must be at least 1, got {classes}")
     return _MODELS[zoo][canonical](num_classes=classes)
-
-
-def natural_key(name: str) -> tuple[list[str | int], str]:
-    """Sort key of a model name with its numbers as numbers: ``resnet8 < resnet8x4 < resnet14 < resnet110``."""
-    parts = re.split(r"(\d+)", name)
-    return [int(p) if i % 2 else p for i, p in enumerate(parts)], name
 
 
 def list_models(zoo: str | None = "cifar") -> list[str]:

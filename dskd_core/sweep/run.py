@@ -25,6 +25,7 @@ from dskd_core.runs.store import ReuseStatus, RunDir, RunFolder, another_config,
 from dskd_core.train import fit
 from dskd_core.train.fast import resolve_execution
 from dskd_core.train.lockstep import can_share, fit_lockstep, stream_key
+from dskd_core.train.setup import check_teacher
 
 Status = ReuseStatus
 
@@ -52,6 +53,20 @@ def run_status(cfg: RunConfig, runs_dir: Path, device: str | None = None) -> Sta
     ``overwrite``). ``device``: what ``cfg`` leaves to the device is resolved for it first.
     """
     return inspect_for(cfg, cfg.run_dir(runs_dir), device).plan(cfg.epochs)
+
+
+def check_sweep(cfgs: Sequence[RunConfig], settings: Settings, devices: Sequence[str] = ()) -> None:
+    """Refuse, before anything trains (and in ``--dry-run``), what every run of the sweep would refuse: a device
+    that is not there, a teacher checkpoint that is missing, unreadable or of another architecture or class
+    count (each distinct one read once, from its header)."""
+    for device in devices or [settings.device]:
+        resolve_device(device)
+    seen: set[tuple[object, ...]] = set()
+    for cfg in cfgs:
+        key = (cfg.dataset, cfg.teacher, cfg.teacher_ckpt, cfg.num_classes)
+        if cfg.teacher and key not in seen:
+            seen.add(key)
+            check_teacher(cfg, settings)
 
 
 def conflict_message(folders: Sequence[RunFolder]) -> str:

@@ -168,8 +168,8 @@ def fit(
             teacher_acc = None
             if distiller.teacher is not None and not trainer.resumed:
                 teacher_acc = evaluate(distiller.teacher, test_loader, dist).top1
-            trainer.start(len(train_data), len(test_data), len(train_loader), teacher_acc)
-            try:
+            try:  # a tracker that cannot start fails the run as anything after it would
+                trainer.start(len(train_data), len(test_data), len(train_loader), teacher_acc)
                 for epoch in range(trainer.progress.epoch + 1, cfg.epochs + 1):
                     train_loader.set_epoch(epoch)
                     trainer.begin_epoch(epoch)

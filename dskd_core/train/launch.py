@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from dskd_core.config import RunConfig, Settings
-from dskd_core.device import resolve_device
+from dskd_core.device import available_cores, resolve_device
 from dskd_core.errors import UsageError
 from dskd_core.resolve import check_run_config
 from dskd_core.runlock import LOCK_NAME, RunLock
@@ -88,8 +88,7 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
 
     if nproc < 1:
         raise UsageError(f"--nproc {nproc}: pass a process count of at least 1")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // nproc)))
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, available_cores() // nproc)))
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
     config = LaunchConfig(
         min_nodes=1,

@@ -155,8 +155,13 @@ def fit_lockstep(
                 )
             )
         teacher_acc = evaluate(shared.inner, test_loader).top1 if shared is not None else None
-        for trainer in trainers:
-            trainer.start(len(train_data), len(test_data), len(train_loader), teacher_acc)
+        try:
+            for trainer in trainers:
+                trainer.start(len(train_data), len(test_data), len(train_loader), teacher_acc)
+        except BaseException as err:  # a tracker that cannot start: every run of the group says why
+            for trainer in trainers:
+                trainer.fail(err)
+            raise
         return _loop(trainers, train_loader, test_loader, shared, first.epochs)
 
 
