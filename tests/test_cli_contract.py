@@ -240,8 +240,10 @@ def test_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
         return []
 
     run = Recorder(SweepResult([], []))
+    checked = Recorder()
     monkeypatch.setattr(SweepRequest, "configs", configs)
     monkeypatch.setattr("dskd_core.sweep.run_sweep", run)
+    monkeypatch.setattr("dskd_core.sweep.check_sweep", checked)
     _invoke(
         "sweep",
         "kd",
@@ -275,6 +277,7 @@ def test_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
             Path("r"),
         )
     ]
+    assert checked.call == (([], Settings(runs_dir=Path("r")), ["cuda:0", "cuda:1"]), {})  # before any run
     args, kwargs = run.call
     assert args == ([], Settings(runs_dir=Path("r")))
     assert {k: v for k, v in kwargs.items() if k != "observer"} == {

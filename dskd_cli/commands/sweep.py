@@ -119,7 +119,7 @@ def sweep(
     fmt: SweepFormat = "table",
 ) -> None:
     """Run a grid of trainings: scales x plain/--stand x seeds by default; finished runs of its config are skipped."""
-    from dskd_core.device import default_threads
+    from dskd_core.device import apply_threads, default_threads
     from dskd_core.sweep import SweepRequest, check_sweep, parse_devices, plan_rows, run_sweep
     from dskd_core.trackers import check_available, parse_log
 
@@ -129,10 +129,12 @@ def sweep(
         data_dir=data_dir,
         teachers_dir=teachers_dir,
         runs_dir=runs_dir,
-        threads=threads if threads is not None else default_threads(),
+        threads=threads,
         log=",".join(log) if log else None,
     )
     check_available(parse_log(settings.log))
+    if threads is None:  # --threads' default, for this process
+        apply_threads(default_threads())
     request = SweepRequest(
         method=method,
         teacher=teacher,

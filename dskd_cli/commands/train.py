@@ -298,9 +298,10 @@ def train(
 ) -> None:
     """Train a student by distillation (METHOD TEACHER STUDENT) or a model from scratch (vanilla MODEL)."""
     given = dict(locals())  # the flags, before anything else is a local
-    from dskd_core.device import default_threads
+    from dskd_core.device import apply_threads, default_threads
 
-    given["threads"] = threads if threads is not None else default_threads()
+    if threads is None:  # --threads' default, for this process (a library caller's pool is its own)
+        apply_threads(default_threads())
     from dskd_core.request import TrainRequest
     from dskd_core.train.run import run_train
 
