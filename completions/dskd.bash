@@ -87,14 +87,15 @@ _dskd() {
             if [[ $COMP_CWORD -eq 2 ]]; then compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -W "$actions" -- "$cur") $(compgen -d -- "$cur")); else compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur")); fi;;
         sweep)
             case "$prev" in
-                --seeds|--scales-grid|--stand|--epochs|--batch-size|--lr|--base-temp|--kd-weight|--set|--devices|--device|--threads|--log) COMPREPLY=(); return;;
+                --seeds|--scales-grid|--stand|--epochs|--batch-size|--lr|--base-temp|--kd-weight|--set|--devices|--device|--threads|--log|--partition|--time|--gpus-per-job|--cpus-per-job|--account|--sbatch|--max-running) COMPREPLY=(); return;;
                 --plan|--teacher-ckpt) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return;;
                 --dataset|-d) COMPREPLY=($(compgen -W "$datasets" -- "$cur")); return;;
                 --preset-source) COMPREPLY=($(compgen -W "dskd mdistiller" -- "$cur")); return;;
                 --data-dir|--teachers-dir|--runs-dir) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur")); return;;
+                --launcher) COMPREPLY=($(compgen -W "local slurm" -- "$cur")); return;;
                 --format) COMPREPLY=($(compgen -W "table json" -- "$cur")); return;;
             esac
-            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--seeds --scales-grid --stand --plan --dataset -d --epochs --batch-size --lr --base-temp --kd-weight --teacher-ckpt --preset-source --set --deterministic --aug --lockstep --no-lockstep --devices --device --data-dir --teachers-dir --runs-dir --overwrite --threads --log --dry-run --format -h --help" -- "$cur")); return; fi
+            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--seeds --scales-grid --stand --plan --dataset -d --epochs --batch-size --lr --base-temp --kd-weight --teacher-ckpt --preset-source --set --deterministic --aug --lockstep --no-lockstep --devices --device --data-dir --teachers-dir --runs-dir --overwrite --threads --log --launcher --partition --time --gpus-per-job --cpus-per-job --account --sbatch --max-running --status --dry-run --format -h --help" -- "$cur")); return; fi
             ;;
         fetch-teachers)
             case "$prev" in

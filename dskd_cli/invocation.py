@@ -27,6 +27,11 @@ def child_argv() -> list[str]:
     return out
 
 
+def status_command() -> str:
+    """This sweep invocation with ``--status``: the command that shows its runs' state."""
+    return shlex.join(["dskd", *[a for a in _ARGV if a != "--status"], "--status"])
+
+
 #: Commands whose interrupted run continues: ``train`` with ``--resume``, the others as they were given.
 RESUMABLE = ("train", "sweep", "quickstart")
 

@@ -43,9 +43,25 @@ DATA_PANEL = "Data & paths"
 EXECUTION_PANEL = "Execution"
 MULTI_PANEL = "Multi-process"
 OUTPUT_PANEL = "Output"
-PANELS = (GRID_PANEL, METHOD_PANEL, RECIPE_PANEL, DATA_PANEL, EXECUTION_PANEL, MULTI_PANEL, OUTPUT_PANEL)
+CLUSTER_PANEL = "Cluster (--launcher slurm)"
+PANELS = (
+    GRID_PANEL,
+    METHOD_PANEL,
+    RECIPE_PANEL,
+    DATA_PANEL,
+    EXECUTION_PANEL,
+    MULTI_PANEL,
+    CLUSTER_PANEL,
+    OUTPUT_PANEL,
+)
 
 # --------------------------------------------------------------------------- value completion
+
+
+def _launchers() -> Sequence[str]:
+    from dskd_core.sweep.slurm import LAUNCHERS  # here: the CLI starts without torch
+
+    return LAUNCHERS
 
 
 def complete_models(incomplete: str) -> list[str]:
@@ -263,3 +279,7 @@ def note_busy_cpu(device: str, threads: int | None) -> None:
         return
     if on_cpu and (message := cpu_competition(threads)):
         render.note(message)
+
+
+#: ``sweep --launcher``'s values.
+complete_launcher = complete_from(_launchers)

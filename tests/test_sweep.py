@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from dskd_cli.app import app
 from dskd_core.checkpoint import load_tensors
+from dskd_core.errors import UsageError
 from dskd_core.resolve import resolve_run_config
 from dskd_core.sweep import grid_configs, plan_configs, run_status, run_sweep
 from dskd_core.train import fit
@@ -198,3 +199,46 @@ def test_sweep_aug_is_dskds_aug_on_every_run(tmp_path: Path) -> None:
     assert planned.exit_code == 0, planned.output
     refused = CliRunner().invoke(app, ["sweep", "mlkd", "resnet8", "resnet8", "-d", "synthetic", "--aug", "--dry-run"])
     assert refused.exit_code == 2 and "drop --aug, or train mlkd_noaug with --aug" in refused.output
+
+
+# --------------------------------------------------------------------------- --launcher slurm: its options
+
+
+def test_slurm_options_from_flags_and_the_plans_table(tmp_path: Path) -> None:
+    from dskd_core.sweep.slurm import SlurmOptions, plan_slurm_table, slurm_options
+
+    plan = tmp_path / "plan.toml"
+    plan.write_text(
+        '[slurm]\npartition = "gpu"\ntime = 120\ngpus_per_job = 1\nsbatch = ["--qos=high", "exclusive"]\n'
+        '[[grid]]\nmethod = ["kd"]\n'
+    )
+    options = slurm_options(plan_slurm_table(plan), time_min=30, cpus_per_job=8, account=None, sbatch=())
+    assert options == SlurmOptions(
+        partition="gpu", time_min=30, gpus_per_job=1, cpus_per_job=8, sbatch=("--qos=high", "exclusive")
+    )  # a flag over the plan's value; a flag not given leaves it
+    assert options.parameters() == {
+        "job_name": "dskd-sweep",
+        "time": 30,
+        "signal_delay_s": 120,
+        "partition": "gpu",
+        "gpus_per_node": 1,
+        "cpus_per_task": 8,
+        "additional_parameters": {"qos": "high", "exclusive": True},
+    }
+    with pytest.raises(UsageError, match=r"unknown key 'gpus' in the plan's \[slurm\] table"):
+        slurm_options({"gpus": 1})
+    with pytest.raises(UsageError, match="invalid --sbatch"):
+        SlurmOptions(sbatch=("--bad key=1",)).parameters()
+
+
+def test_launcher_and_slurm_flags_are_checked_before_anything_runs(tmp_path: Path) -> None:
+    runner = CliRunner()
+    base = ["sweep", "kd", "resnet8", "resnet8", "-d", "synthetic", "--seeds", "0", "--scales-grid", "1"]
+    base += ["--stand", "off", "--runs-dir", str(tmp_path)]
+    bad = runner.invoke(app, [*base, "--launcher", "pbs"])
+    assert bad.exit_code == 2 and "invalid --launcher 'pbs': use local or slurm" in bad.output
+    both = runner.invoke(app, [*base, "--launcher", "slurm", "--devices", "cuda:0"])
+    assert both.exit_code == 2 and "--gpus-per-job" in both.output
+    status = runner.invoke(app, [*base, "--status", "--format", "json"])  # a local sweep's status: the folders
+    assert status.exit_code == 0, status.output
+    assert [(r["folder"], r["job_id"], r["scheduler"]) for r in json.loads(status.stdout)] == [("new", None, None)]

@@ -8,8 +8,10 @@ from typing import Annotated
 import typer
 
 from dskd_cli import render
+from dskd_cli.invocation import status_command
 from dskd_cli.options import (
     AUG_HELP,
+    CLUSTER_PANEL,
     DATA_PANEL,
     EXECUTION_PANEL,
     GRID_PANEL,
@@ -25,6 +27,7 @@ from dskd_cli.options import (
     SweepTeachersDir,
     Threads,
     check_format,
+    complete_launcher,
     complete_preset_source,
     note_busy_cpu,
 )
@@ -108,6 +111,52 @@ def sweep(
     ] = False,
     threads: Threads = None,
     log: Log = None,
+    launcher: Annotated[
+        str,
+        typer.Option(
+            help="local (here, the default) or slurm: each run, or lockstep group, one task of one Slurm job array "
+            "(submitit; pip install 'dskd[slurm]'), the runs folder on a filesystem the nodes share.",
+            autocompletion=complete_launcher,
+            rich_help_panel=CLUSTER_PANEL,
+        ),
+    ] = "local",
+    partition: Annotated[str | None, typer.Option(help="Slurm partition.", rich_help_panel=CLUSTER_PANEL)] = None,
+    time: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            metavar="MINUTES",
+            help="Each job's time limit (default 60); a longer run checkpoints at the signal and requeues.",
+            rich_help_panel=CLUSTER_PANEL,
+        ),
+    ] = None,
+    gpus_per_job: Annotated[
+        int | None, typer.Option(min=0, help="GPUs per job (one per run is the usual).", rich_help_panel=CLUSTER_PANEL)
+    ] = None,
+    cpus_per_job: Annotated[
+        int | None, typer.Option(min=1, help="CPUs per job.", rich_help_panel=CLUSTER_PANEL)
+    ] = None,
+    account: Annotated[str | None, typer.Option(help="Slurm account.", rich_help_panel=CLUSTER_PANEL)] = None,
+    sbatch: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="OPTION",
+            help="An extra #SBATCH option, e.g. --sbatch=--qos=high (repeatable).",
+            rich_help_panel=CLUSTER_PANEL,
+        ),
+    ] = None,
+    max_running: Annotated[
+        int | None,
+        typer.Option(min=1, help="At most this many of the array's tasks at once.", rich_help_panel=CLUSTER_PANEL),
+    ] = None,
+    status: Annotated[
+        bool,
+        typer.Option(
+            "--status",
+            help="Each run's state from its folder and, for submitted runs, the scheduler's; nothing runs.",
+            rich_help_panel=OUTPUT_PANEL,
+        ),
+    ] = False,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -120,7 +169,9 @@ def sweep(
 ) -> None:
     """Run a grid of trainings: scales x plain/--stand x seeds by default; finished runs of its config are skipped."""
     from dskd_core.device import apply_threads, default_threads
+    from dskd_core.errors import UsageError
     from dskd_core.sweep import SweepRequest, check_sweep, parse_devices, plan_rows, run_sweep
+    from dskd_core.sweep.slurm import LAUNCHERS, plan_slurm_table, slurm_options, submit_sweep, sweep_status
     from dskd_core.trackers import check_available, parse_log
 
     check_format(fmt, TABLE_JSON)
@@ -155,10 +206,33 @@ def sweep(
         deterministic=deterministic,
         aug=aug,
     )
+    if launcher not in LAUNCHERS:
+        raise UsageError(f"invalid --launcher '{launcher}': use local or slurm")
     cfgs = request.configs(settings.runs_dir)
-    check_sweep(cfgs, settings, parse_devices(devices))  # a missing teacher or device: refused before any run
+    if status:
+        render.sweep_states(sweep_status(cfgs, settings), fmt)
+        return
+    if launcher == "slurm" and devices:
+        raise UsageError(
+            "--devices is for the local launcher: with --launcher slurm, --gpus-per-job gives each job its GPUs"
+        )
+    check_sweep(cfgs, settings, parse_devices(devices) if launcher == "local" else ())
     if dry_run:
         render.sweep_plan(plan_rows(cfgs, settings.runs_dir, overwrite=overwrite, device=settings.device), fmt)
+        return
+    if launcher == "slurm":
+        options = slurm_options(
+            plan_slurm_table(plan),
+            partition=partition,
+            time_min=time,
+            gpus_per_job=gpus_per_job,
+            cpus_per_job=cpus_per_job,
+            account=account,
+            sbatch=tuple(sbatch or ()),
+            max_running=max_running,
+        )
+        submission = submit_sweep(cfgs, settings, options, lockstep=lockstep, overwrite=overwrite)
+        render.slurm_submission(submission, status_command(), fmt)
         return
     note_busy_cpu(settings.device, settings.threads)
     with render.progress_for(settings.progress) as observer:

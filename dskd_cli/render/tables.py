@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from dskd_core.report.records import RunRecord
     from dskd_core.runs.listing import RunView
     from dskd_core.sweep import SweepResult
+    from dskd_core.sweep.slurm import RunState, Submission
     from dskd_core.teachers import TeacherResult
     from dskd_core.teachers.checks import CheckResult
     from dskd_core.train.run import TrainOutcome
@@ -290,3 +291,66 @@ def run_view(view: RunView, fmt: str) -> None:
     text(f"last {len(view.events)} events (log.jsonl):")
     for event in view.events:
         text("  " + json.dumps(event))
+
+
+def slurm_submission(submission: Submission, status_command: str, fmt: str) -> None:
+    """What ``sweep --launcher slurm`` submitted: the array, its tasks and runs; or that nothing was left."""
+    runs = sum(len(g) for g in submission.groups)
+    if fmt == "json":
+        json_out(
+            {
+                "array_id": submission.array_id,
+                "tasks": [
+                    {"job_id": job, "runs": [c.run_name + f"/seed{c.seed}" for c in group]}
+                    for job, group in zip(submission.job_ids, submission.groups, strict=True)
+                ],
+                "skipped": [c.run_name + f"/seed{c.seed}" for c in submission.skipped],
+            }
+        )
+        return
+    if not submission.job_ids:
+        done = len(submission.skipped)
+        text(
+            f"nothing to submit: the {done} run{'s' if done != 1 else ''} of this sweep "
+            f"{'are' if done != 1 else 'is'} finished"
+        )
+        return
+    table = Table(title=f"Slurm job array {submission.array_id}", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("job", "run", "seed", "pair"):
+        table.add_column(column, no_wrap=column != "run")
+    for job, group in zip(submission.job_ids, submission.groups, strict=True):
+        for cfg in group:
+            pair = f"{cfg.teacher}→{cfg.student}" if cfg.teacher else cfg.student
+            table.add_row(job, cfg.run_name, str(cfg.seed), pair)
+    print_wide(table)
+    done = len(submission.skipped)
+    skipped = f"; {done} finished run{'s' if done != 1 else ''} not submitted" if done else ""
+    tasks = len(submission.job_ids)
+    text(
+        f"submitted {runs} run{'s' if runs != 1 else ''} as Slurm job array {submission.array_id} ({tasks} "
+        f"task{'s' if tasks != 1 else ''}){skipped}; their state: {status_command}"
+    )
+
+
+def sweep_states(states: Sequence[RunState], fmt: str) -> None:
+    """``sweep --status``: each run's folder state and, for a submitted one, its job and the scheduler's state."""
+    if fmt == "json":
+        json_out(
+            [
+                {"run_dir": str(s.run_dir), "folder": s.folder, "job_id": s.job_id, "scheduler": s.scheduler}
+                for s in states
+            ]
+        )
+        return
+    table = Table(title=f"sweep status: {len(states)} runs", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("run", "seed", "folder", "job", "scheduler"):
+        table.add_column(column)
+    for s in states:
+        table.add_row(
+            s.run_dir.parent.name,
+            s.run_dir.name.removeprefix("seed"),
+            s.folder,
+            s.job_id or "—",
+            s.scheduler or ("—" if s.job_id is None else "not queued"),
+        )
+    print_wide(table, detail=("folder",))

@@ -350,8 +350,10 @@ class Trainer:
         self.notify(progress.last_event)
 
     def fail(self, err: BaseException) -> None:
-        status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
-        message = str(err) or type(err).__name__
+        # Ctrl-C, and a SystemExit from a signal handler (a scheduler's preemption or time limit: submitit's)
+        stopped = isinstance(err, KeyboardInterrupt | SystemExit)
+        status = "interrupted" if stopped else "failed"
+        message = f"stopped (exit {err.code})" if isinstance(err, SystemExit) else str(err) or type(err).__name__
         with contextlib.suppress(DskdError, OSError):  # keep the original error if the disk is the problem
             self.files.summary(self.progress, status, error=message)
             self.log.write(FailureEvent(status == "interrupted", self.progress.epoch, message).to_json())
