@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -71,3 +72,21 @@ def save_random_teacher(path: Path, arch: str, num_classes: int, seed: int = 0) 
     torch.manual_seed(seed)
     save_student(path, create_model(arch, num_classes, zoo="imagenet"), arch=arch, num_classes=num_classes, extra={})
     return path
+
+
+def stderr_of(result: Any) -> str:
+    """A CliRunner result's stderr (Click < 8.2 mixes stderr into output)."""
+    try:
+        return str(result.stderr)
+    except ValueError:
+        return str(result.output)
+
+
+def vanilla_config(epochs: int = 2, **flags: object) -> RunConfig:
+    """A deterministic resnet8 from scratch on the synthetic set, with ``flags`` as CLI flags."""
+    return resolve_run_config(
+        method="vanilla",
+        student="resnet8",
+        dataset="synthetic",
+        flags={"epochs": epochs, "deterministic": True, **flags},
+    )

@@ -16,6 +16,7 @@ from dskd_core.checkpoint import save_student
 from dskd_core.methods import get_method
 from dskd_core.models import create_model
 from dskd_core.resolve import resolve_run_config
+from tests.helpers import stderr_of
 
 runner = CliRunner()
 
@@ -24,11 +25,7 @@ def _invoke(*args: str) -> Any:
     return runner.invoke(app, list(args))
 
 
-def _stderr(result: Any) -> str:  # Click < 8.2 mixes stderr into output
-    try:
-        return str(result.stderr)
-    except ValueError:
-        return str(result.output)
+_stderr = stderr_of
 
 
 def _errors(result: Any) -> list[str]:

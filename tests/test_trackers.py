@@ -18,22 +18,15 @@ from typer.testing import CliRunner
 from dskd_cli.app import app
 from dskd_core.config import Settings
 from dskd_core.errors import UsageError
-from dskd_core.resolve import resolve_run_config
 from dskd_core.trackers import check_available, parse_log
 from dskd_core.train.engine import fit
 from dskd_core.train.lockstep import fit_lockstep
-from tests.helpers import make_settings
+from tests.helpers import make_settings, vanilla_config
 
 runner = CliRunner()
 
 
-def _vanilla(epochs: int = 2, **flags: object):
-    return resolve_run_config(
-        method="vanilla",
-        student="resnet8",
-        dataset="synthetic",
-        flags={"epochs": epochs, "deterministic": True, **flags},
-    )
+_vanilla = vanilla_config
 
 
 def _with_log(settings: Settings, log: str) -> Settings:
