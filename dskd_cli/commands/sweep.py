@@ -251,4 +251,8 @@ The DSKD README's grid (scales x plain/--stand x 3 seeds): its 18 runs and their
 Only the --stand runs (the three scale sets), one seed, on digits:
     dskd sweep kd resnet20 resnet8 -d digits --stand on --seeds 0 \\
         --teacher-ckpt runs/digits/resnet20/vanilla/seed0
+On a Slurm cluster, one GPU per job, the runs folder on a shared filesystem; then their state:
+    dskd sweep kd resnet32x4 resnet8x4 --runs-dir /shared/runs \\
+        --launcher slurm --gpus-per-job 1
+    dskd sweep kd resnet32x4 resnet8x4 --runs-dir /shared/runs --status
 """
