@@ -13,8 +13,9 @@ import torch
 from typer.testing import CliRunner
 
 from dskd_cli.app import app
-from dskd_core.checkpoint import load_tensors
+from dskd_core.checkpoint import load_tensors, save_student
 from dskd_core.errors import UsageError
+from dskd_core.models import create_model
 from dskd_core.resolve import resolve_run_config
 from dskd_core.sweep import grid_configs, plan_configs, run_status, run_sweep
 from dskd_core.train import fit
@@ -231,7 +232,9 @@ def test_slurm_options_from_flags_and_the_plans_table(tmp_path: Path) -> None:
         SlurmOptions(sbatch=("--bad key=1",)).parameters()
 
 
-def test_launcher_and_slurm_flags_are_checked_before_anything_runs(tmp_path: Path) -> None:
+def test_launcher_and_slurm_flags_are_checked_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     runner = CliRunner()
     base = ["sweep", "kd", "resnet8", "resnet8", "-d", "synthetic", "--seeds", "0", "--scales-grid", "1"]
     base += ["--stand", "off", "--runs-dir", str(tmp_path)]
@@ -239,6 +242,12 @@ def test_launcher_and_slurm_flags_are_checked_before_anything_runs(tmp_path: Pat
     assert bad.exit_code == 2 and "invalid --launcher 'pbs': use local or slurm" in bad.output
     both = runner.invoke(app, [*base, "--launcher", "slurm", "--devices", "cuda:0"])
     assert both.exit_code == 2 and "--gpus-per-job" in both.output
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch here
+    teacher = tmp_path / "teacher.safetensors"
+    save_student(teacher, create_model("resnet8", 100), arch="resnet8", num_classes=100, extra={})
+    nowhere = runner.invoke(app, [*base, "--teacher-ckpt", str(teacher), "--launcher", "slurm"])
+    assert nowhere.exit_code == 2, nowhere.output
+    assert "needs Slurm's sbatch on PATH" in nowhere.output or "needs submitit" in nowhere.output
     status = runner.invoke(app, [*base, "--status", "--format", "json"])  # a local sweep's status: the folders
     assert status.exit_code == 0, status.output
     assert [(r["folder"], r["job_id"], r["scheduler"]) for r in json.loads(status.stdout)] == [("new", None, None)]

@@ -126,8 +126,11 @@ def plan_slurm_table(path: Path | None) -> dict[str, Any]:
 
 
 def check_submitit() -> None:
+    """Refuse ``--launcher slurm`` without submitit, or where Slurm's ``sbatch`` is not on PATH."""
     if importlib.util.find_spec("submitit") is None:
         raise UsageError("--launcher slurm needs submitit: pip install 'dskd[slurm]'")
+    if shutil.which("sbatch") is None:
+        raise UsageError("--launcher slurm needs Slurm's sbatch on PATH: run it on the cluster's login node")
 
 
 class SweepTask:
