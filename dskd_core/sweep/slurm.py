@@ -178,15 +178,15 @@ def submit_sweep(
     overwrite: bool = False,
 ) -> Submission:
     """Submit the sweep's unfinished runs as one job array; finished ones are skipped, a folder holding
-    another config is refused (as a local sweep refuses it), unless ``overwrite``."""
+    another config is refused as a local sweep refuses it (``overwrite`` is for a local sweep: a job array
+    never deletes a run)."""
     check_submitit()
     if overwrite:
         raise UsageError("--overwrite with --launcher slurm: replace the folders with a local sweep first")
     # the job runs elsewhere: every folder absolute (on the shared filesystem), no progress bar
     absolute = {k: getattr(settings, k).resolve() for k in ("runs_dir", "data_dir", "teachers_dir")}
     settings = settings.model_copy(update={**absolute, "progress": False})
-    # the job decides the device (a GPU where it was given one); the folders are read as the job will
-    job_settings = settings.model_copy(update={"device": "auto"})
+    # --device travels as given: "auto" is resolved in the job, to the GPU it was given
     folders = [inspect_for(c, c.run_dir(settings.runs_dir), None) for c in cfgs]
     plans = [f.plan(c.epochs) for f, c in zip(folders, cfgs, strict=True)]
     conflicts = [f for f, plan in zip(folders, plans, strict=True) if plan == "conflict"]
@@ -206,7 +206,7 @@ def submit_sweep(
     groups = task_groups(todo, lockstep)
     payload = [[c.to_json() for c in g] for g in groups]
     try:
-        jobs = executor.map_array(SweepTask(), payload, [job_settings.model_dump_json()] * len(groups))
+        jobs = executor.map_array(SweepTask(), payload, [settings.model_dump_json()] * len(groups))
     except Exception as err:  # sbatch refused (no such partition, account, …)
         message = " ".join(str(err).split())
         raise DskdError(f"sbatch refused the sweep's job array: {message[-300:]}") from err
