@@ -8,7 +8,6 @@ does. ``run_loaders`` builds a run's pair from its config and settings.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -19,6 +18,7 @@ from dskd_core.data.imagefolder import ImageFolderLoader, check_class_count
 from dskd_core.data.loader import BatchLoader
 from dskd_core.data.shard import Shard
 from dskd_core.data.types import BatchExtra, DatasetSpec, ImageFolderSplit, Loader, LoaderOptions, Split, TensorDataset
+from dskd_core.device import available_cores
 from dskd_core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -41,8 +41,8 @@ def fitted_spec(spec: DatasetSpec, train: Split, num_classes: int | None) -> Dat
 
 
 def auto_workers(local_world_size: int = 1) -> int:
-    """Decoding workers per process: the node's cores shared by its processes, one left for each."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """Decoding workers per process: the cores this process may use shared by its processes, one left for each."""
+    cores = available_cores()
     return max(0, min(MAX_AUTO_WORKERS, cores // max(local_world_size, 1) - 1))
 
 
