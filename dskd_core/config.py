@@ -351,6 +351,9 @@ class RunConfig(BaseModel):
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=False)
 
 
+#: What ``--stand`` rewrites of a method's values (KD: T ← base_temp, kd_weight ← w; DKD/RLD: α, β × w, T and
+#: RLD's α_T ← base_temp).
+STAND_KEYS = frozenset({"temperature", "kd_weight", "alpha", "beta", "alpha_temperature"})
 #: Keys that do not change what a run computes: the folder's name and where the preset's values came from.
 NON_RUN_KEYS = frozenset({"name", "preset_source"})
 #: Run-config keys whose value follows from another key's (named in differences only when that one agrees).

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from dskd_core.config import RunConfig, Settings, parse_scales, settings_from
+from dskd_core.config import STAND_KEYS, RunConfig, Settings, parse_scales, settings_from
 from dskd_core.data import get_dataset_spec
 from dskd_core.errors import UsageError
 from dskd_core.methods import get_method, list_methods
@@ -48,8 +48,6 @@ RESUMABLE = frozenset(
     }
 )
 
-#: What ``--stand`` rewrites from a preset's values (KD: T and the KD weight; DKD/RLD: α, β, T, RLD's α_T).
-_STAND_REWRITES = frozenset({"temperature", "kd_weight", "alpha", "beta", "alpha_temperature"})
 #: The flag of a field whose flag is not ``--`` + its name with dashes.
 _FLAGS = {"overrides": "--set", "fast": "--fast/--no-fast", "compile": "--compile/--no-compile"}
 
@@ -280,7 +278,7 @@ class TrainRequest(BaseModel):
             kept += [f"{' and '.join(stand)} (--stand)"] if stand else []
         if "auto" in (self.scales and self.scales.strip(), overrides.get("scales"), file_values.get("scales")):
             kept.append(f"scales {preset.sdd_scales} (--scales auto)")
-        rewritten = _STAND_REWRITES if cfg.stand else frozenset()  # --stand's own values, listed above
+        rewritten = STAND_KEYS if cfg.stand else frozenset()  # --stand's own values, listed above
         changed = [
             f"{k} {v} → {resolved.get(k)}"
             for k, v in preset.values.items()

@@ -29,10 +29,10 @@ yacs), ``discover``, ``stats`` (Stat, summarize), ``groups`` (Group, make_group)
 
 from __future__ import annotations
 
+from dskd_core.config import STAND_KEYS
 from dskd_core.report.build import Report, build_report, check_metric
 from dskd_core.report.curves import Curve, group_curves
 from dskd_core.report.deltas import (
-    STAND_KEYS,
     VARIANT_KEYS,
     ConfigCheck,
     Delta,

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from dskd_core.config import param_keys
+from dskd_core.config import STAND_KEYS, param_keys
 from dskd_core.report.groups import Group, config_mismatch
 from dskd_core.report.naming import is_dskd_variant, parse_variant
 from dskd_core.report.records import Metric, RunRecord
@@ -16,9 +16,8 @@ from dskd_core.report.stats import Stat, summarize
 
 #: What ``--scales``/``--stand`` set: a variant may differ from its plain method in these and still pair.
 VARIANT_KEYS = frozenset({"scales", "stand", "base_temp", "sdd_weighting", "sdd_complementary"})
-#: What ``--stand`` rewrites (KD: T ← base_temp, kd_weight ← w; DKD/RLD: α, β × w, T and RLD's α_T ←
-#: base_temp); part of the variant's own keys only when ``stand`` differs between the two sides.
-STAND_KEYS = frozenset({"temperature", "kd_weight", "alpha", "beta", "alpha_temperature"})
+#: ``config.STAND_KEYS``, what ``--stand`` rewrites, are part of the variant's own keys only when ``stand``
+#: differs between the two sides.
 #: What distilling sets apart from training the same student alone (``vanilla``): the method, its teacher and
 #: the distillation's values; with :func:`dskd_core.config.param_keys`, every method's own parameters.
 DISTILL_KEYS = (
