@@ -9,7 +9,7 @@ import torch
 
 from dskd_core.resolve import resolve_run_config
 from dskd_core.train import fit
-from tests.helpers import make_settings
+from tests.helpers import make_settings, teacher_header
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -53,7 +53,6 @@ def fetched_teachers(tmp_path: Path) -> Path:
     ``--dry-run`` of a distillation (which checks its teacher's file, reading the header alone) resolves.
     The files hold a real header (architecture, class count) and no weights: a test that loads a teacher
     trains or fetches one."""
-    from dskd_core.checkpoint import STUDENT_FORMAT, save_tensors
     from dskd_core.data import get_dataset_spec, list_datasets
     from dskd_core.models import list_models
 
@@ -62,8 +61,7 @@ def fetched_teachers(tmp_path: Path) -> Path:
         spec = get_dataset_spec(dataset)
         (root / dataset).mkdir(parents=True, exist_ok=True)
         for name in list_models(spec.zoo):
-            meta = {"format": STUDENT_FORMAT, "arch": name, "num_classes": str(spec.num_classes)}
-            save_tensors(root / dataset / f"{name}.safetensors", {}, meta)
+            teacher_header(root / dataset / f"{name}.safetensors", name, spec.num_classes)
     return root
 
 

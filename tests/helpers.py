@@ -90,3 +90,18 @@ def vanilla_config(epochs: int = 2, **flags: object) -> RunConfig:
         dataset="synthetic",
         flags={"epochs": epochs, "deterministic": True, **flags},
     )
+
+
+def teacher_header(path: Path, arch: str, num_classes: int) -> Path:
+    """A checkpoint file holding only the header a teacher check reads (architecture, class count), no weights;
+    ``path`` a folder: a run folder's two students so."""
+    from dskd_core.checkpoint import STUDENT_FORMAT, save_tensors
+
+    meta = {"format": STUDENT_FORMAT, "arch": arch, "num_classes": str(num_classes)}
+    if path.suffix == ".safetensors":
+        save_tensors(path, {}, meta)
+        return path
+    (path / "checkpoints").mkdir(parents=True, exist_ok=True)
+    for name in ("student_best.safetensors", "student_last.safetensors"):
+        save_tensors(path / "checkpoints" / name, {}, meta)
+    return path

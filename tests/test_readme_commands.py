@@ -18,9 +18,8 @@ import typer
 from typer.testing import CliRunner
 
 from dskd_cli.app import app
-from dskd_core.checkpoint import STUDENT_FORMAT, save_tensors
 from dskd_core.data import get_dataset_spec
-from tests.helpers import ROOT
+from tests.helpers import ROOT, teacher_header
 
 README = (ROOT / "README.md").read_text()
 ENV = re.compile(r"[A-Z_]+=\S*")
@@ -67,14 +66,6 @@ def test_a_readme_command_parses_as_written(command: str) -> None:
         assert sub_ctx.params is not None
 
 
-def _teacher_run(path: Path, arch: str, dataset: str) -> None:
-    """A run folder as --teacher-ckpt takes it: its students' headers."""
-    meta = {"format": STUDENT_FORMAT, "arch": arch, "num_classes": str(get_dataset_spec(dataset).num_classes)}
-    (path / "checkpoints").mkdir(parents=True, exist_ok=True)
-    for name in ("student_best.safetensors", "student_last.safetensors"):
-        save_tensors(path / "checkpoints" / name, {}, meta)
-
-
 @pytest.mark.parametrize("command", [c for c in COMMANDS if split(c)[1][0] in ("train", "sweep")])
 def test_a_readme_train_or_sweep_dry_runs(
     command: str, tmp_path: Path, fetched_teachers: Path, monkeypatch: pytest.MonkeyPatch
@@ -88,7 +79,8 @@ def test_a_readme_train_or_sweep_dry_runs(
         if flag in args:
             dataset = args[args.index(flag) + 1]
     if "--teacher-ckpt" in args:
-        _teacher_run(tmp_path / args[args.index("--teacher-ckpt") + 1], args[2], dataset)
+        teacher = tmp_path / args[args.index("--teacher-ckpt") + 1]
+        teacher_header(teacher, args[2], get_dataset_spec(dataset).num_classes)  # train|sweep METHOD TEACHER …
     if "--data-dir" in args:  # a dry run does not read the data; the folder need not hold it
         args[args.index("--data-dir") + 1] = str(tmp_path / "data")
     if "--dry-run" not in args:

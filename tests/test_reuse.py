@@ -18,14 +18,13 @@ from typer.testing import CliRunner
 
 from dskd_cli.app import app
 from dskd_core import quickstart
-from dskd_core.checkpoint import STUDENT_FORMAT, save_tensors
 from dskd_core.config import RunConfig
 from dskd_core.errors import UsageError
 from dskd_core.resolve import resolve_run_config
 from dskd_core.runs.store import check_run_dir
 from dskd_core.sweep import inspect_for as inspect_run_dir
 from dskd_core.sweep import plan_rows, run_status, run_sweep
-from tests.helpers import make_settings
+from tests.helpers import make_settings, teacher_header
 
 runner = CliRunner()
 
@@ -146,10 +145,7 @@ def test_run_status_and_the_dry_run_plan(tmp_path: Path) -> None:
     assert plan_rows([_vanilla(epochs=2, lr=0.2)], runs, overwrite=True)[0]["status"] == "overwrite"
     kd = _kd(tmp_path / "teacher", epochs=2)
     _fake_run(kd, kd.run_dir(runs))
-    for name in ("student_best.safetensors", "student_last.safetensors"):  # the dry run reads the header only
-        meta = {"format": STUDENT_FORMAT, "arch": "resnet8", "num_classes": "100"}
-        (tmp_path / "teacher" / "checkpoints").mkdir(parents=True, exist_ok=True)
-        save_tensors(tmp_path / "teacher" / "checkpoints" / name, {}, meta)
+    teacher_header(tmp_path / "teacher", "resnet8", 100)  # the dry run reads the header only
     argv = "sweep kd resnet8 resnet8 -d synthetic --epochs 2 --lr 0.2 --seeds 0 --scales-grid 1 --dry-run".split()
     shown = runner.invoke(app, [*argv, "--teacher-ckpt", str(tmp_path / "teacher"), "--runs-dir", str(runs)])
     assert shown.exit_code == 0, shown.output
