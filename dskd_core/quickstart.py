@@ -22,7 +22,7 @@ from dskd_core.report import Report, build_report
 from dskd_core.report.deltas import Delta
 from dskd_core.resolve import resolve_run_config
 from dskd_core.runs.records import NoteEvent
-from dskd_core.runs.store import RunDir, another_config
+from dskd_core.runs.store import RunDir, RunFolder, another_config
 from dskd_core.sweep.run import inspect_for, run_sweep
 from dskd_core.train.engine import Observer, RunResult, fit
 
@@ -180,10 +180,13 @@ def _refuse_conflicts(cfgs: Sequence[RunConfig], settings: Settings, overwrite: 
     for cfg in cfgs:
         folder = inspect_for(cfg, cfg.run_dir(settings.runs_dir), settings.device)
         if folder.plan(cfg.epochs) == "conflict":
-            raise UsageError(
-                f"{another_config(folder.path, folder.conflict_keys)}: pass another --runs-dir to run the "
-                "quickstart beside it"
-            )
+            raise _conflict(folder)
+
+
+def _conflict(folder: RunFolder) -> UsageError:
+    return UsageError(
+        f"{another_config(folder.path, folder.conflict_keys)}: pass another --runs-dir to run the quickstart beside it"
+    )
 
 
 def _teacher_run(
@@ -198,6 +201,7 @@ def _teacher_run(
             best = f" (best top-1 {folder.best_acc:.2f})" if folder.best_acc is not None else ""
             observer(NoteEvent(f"reusing the finished {label} run {run_dir}{best}").to_json())
         return QuickstartRun(label, cfg, RunResult(run_dir, summary), reused=True)
-    _refuse_conflicts([cfg], settings, overwrite)
+    if status == "conflict" and not overwrite:  # the folder just read: the sweep's refusal, in the quickstart's words
+        raise _conflict(folder)
     result = fit(cfg, settings, resume=status == "resume", overwrite=status == "conflict", observer=observer)
     return QuickstartRun(label, cfg, result)
