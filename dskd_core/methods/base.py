@@ -46,6 +46,10 @@ class Distiller(nn.Module):
     enhanced_by: ClassVar[str | None] = None
     #: Whether ``feature_form = "mdistiller"`` changes this method (where dskd's loss differs from mdistiller's).
     mdistiller_form: ClassVar[bool] = False
+    #: Whether runs of this method can train stacked with others of the same student in one fused step
+    #: (:mod:`dskd_core.train.fused`): the student's forward is all that trains, and :meth:`terms_from`
+    #: computes the loss terms from its logits (and region logits) and the teacher's output alone.
+    fusable: ClassVar[bool] = False
 
     def __init__(self, student: ZooModel, teacher: ZooModel | None, cfg: RunConfig) -> None:
         super().__init__()
@@ -135,6 +139,21 @@ class Distiller(nn.Module):
 
     def forward(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
         raise NotImplementedError
+
+    def student_scales(self) -> tuple[int, ...] | None:
+        """The SDD scales whose region logits :meth:`terms_from` needs of the student; None: none."""
+        return None
+
+    def terms_from(
+        self, batch: Batch, student: tuple[Tensor, Tensor | None], teacher: tuple[Tensor, Features] | None
+    ) -> dict[str, Tensor]:
+        """The loss terms of ``forward`` from outputs computed elsewhere (a :attr:`fusable` method's).
+
+        ``student`` is ``(logits, region logits for student_scales() or None)``, ``teacher`` the
+        teacher's ``(logits, Features)`` on ``batch["image"]`` (None without a teacher). Equal to
+        ``forward(batch)[1]`` for the same outputs.
+        """
+        raise NotImplementedError(f"method '{self.name}' computes its terms only in its own forward")
 
     def __call__(self, batch: Batch, epoch: int | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         """``forward(batch)``; ``epoch`` is what dskd 0.1 callers passed and is not handed on (see above)."""
