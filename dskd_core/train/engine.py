@@ -201,8 +201,9 @@ class Trainer:
     """One run through the epoch loop: its distiller, optimizer, run folder and progress.
 
     ``fit`` drives one trainer with its own data stream; ``lockstep.fit_lockstep`` drives
-    several on one stream and one teacher. Every epoch ends by committing the train state, then
-    writing the student files, the log line and the summary.
+    several on one stream and one teacher, ``fused.fit_fused`` several whose students step as one.
+    Every epoch ends by committing the train state, then writing the student files, the log line
+    and the summary.
     """
 
     def __init__(
@@ -288,11 +289,19 @@ class Trainer:
         self.stepper.begin_epoch(epoch, self.factors)
 
     def step(self, batch: dict[str, torch.Tensor], step: int, steps: int) -> None:
+        slot = self.before_step(step, steps)
+        self.stepper.step(batch, slot)
+        self.after_step(batch, step, steps, slot)
+
+    def before_step(self, step: int, steps: int) -> int:
+        """Step ``step`` of ``steps`` is next: its LR set (per-step schedules); the loss curve's slot it counts in."""
         if self.cfg.lr_schedule != "step":
             for group in self.optimizer.param_groups:
                 group["lr"] = lr_at(self.cfg, self.epoch, (step - 1) / steps)
-        slot = min((step - 1) * CURVE_POINTS // max(steps, 1), CURVE_POINTS - 1)  # which tenth of the epoch
-        self.stepper.step(batch, slot)
+        return min((step - 1) * CURVE_POINTS // max(steps, 1), CURVE_POINTS - 1)  # which tenth of the epoch
+
+    def after_step(self, batch: dict[str, torch.Tensor], step: int, steps: int, slot: int) -> None:
+        """Step ``step`` was taken (by this trainer's step, or by a fused step of its group): counted, reported."""
         self._curve_n[slot] += len(batch["target"])
         loss = self.stepper.last_loss  # None where the step does not read it back (the fast path)
         self.notify(StepEvent(self.epoch, step, steps, loss).to_json())

@@ -214,7 +214,7 @@ class FastStep:
         if self._warm < self.warmup_steps:
             self._warm += 1
             return on_side_stream(lambda: self._train_step(self._static, self._compiled), self.device)
-        graph_key = (tuple(group["lr"] for group in self.optimizer.param_groups), tuple(self._factors))
+        graph_key = self._graph_constants()
         if self._graph is None or graph_key != self._graph_key:
             self._graph = None  # the previous graph's memory goes back before the next capture
             try:
@@ -224,6 +224,10 @@ class FastStep:
             self._graph_key = graph_key
             self.captures += 1
         return self._graph.replay()
+
+    def _graph_constants(self) -> tuple[object, ...]:
+        """What the recorded graph holds as constants: a change records the step again."""
+        return (tuple(group["lr"] for group in self.optimizer.param_groups), tuple(self._factors))
 
     def _fall_back(self, reason: str) -> StepOutput:
         """After a failed capture: torch.compile's graphs around forward and backward (on CUDA) from this step on."""

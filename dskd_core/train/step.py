@@ -32,8 +32,10 @@ class EpochStats:
 class Step(Protocol):
     """What the trainer needs of a training step."""
 
-    #: Why the step runs other than asked (e.g. a CUDA graph that could not be recorded); None if it does not.
-    fallback: str | None
+    @property
+    def fallback(self) -> str | None:
+        """Why the step runs other than asked (e.g. a CUDA graph that could not be recorded); None if it does not."""
+        ...
 
     @property
     def graphs(self) -> str | None:
