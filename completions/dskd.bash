@@ -95,7 +95,7 @@ _dskd() {
                 --launcher) COMPREPLY=($(compgen -W "local slurm" -- "$cur")); return;;
                 --format) COMPREPLY=($(compgen -W "table json" -- "$cur")); return;;
             esac
-            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--seeds --scales-grid --stand --plan --dataset -d --epochs --batch-size --lr --base-temp --kd-weight --teacher-ckpt --preset-source --set --deterministic --aug --lockstep --no-lockstep --devices --device --data-dir --teachers-dir --runs-dir --overwrite --threads --log --launcher --partition --time --gpus-per-job --cpus-per-job --account --sbatch --max-running --status --dry-run --format -h --help" -- "$cur")); return; fi
+            if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "--seeds --scales-grid --stand --plan --dataset -d --epochs --batch-size --lr --base-temp --kd-weight --teacher-ckpt --preset-source --set --deterministic --aug --lockstep --no-lockstep --fuse --no-fuse --devices --device --data-dir --teachers-dir --runs-dir --overwrite --threads --log --launcher --partition --time --gpus-per-job --cpus-per-job --account --sbatch --max-running --status --dry-run --format -h --help" -- "$cur")); return; fi
             ;;
         fetch-teachers)
             case "$prev" in

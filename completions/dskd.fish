@@ -117,6 +117,7 @@ complete -c dskd -n '__fish_seen_subcommand_from sweep' -l set -r -d 'Override a
 complete -c dskd -n '__fish_seen_subcommand_from sweep' -l deterministic -d 'Deterministic kernels'
 complete -c dskd -n '__fish_seen_subcommand_from sweep' -l aug -d 'DSKD\'s strong augmentation after the flip: RandAugment (2 of 14 ops) + Cutout'
 complete -c dskd -n '__fish_seen_subcommand_from sweep' -l lockstep -l no-lockstep -d 'Train runs sharing teacher and data stream together (one teacher forward)'
+complete -c dskd -n '__fish_seen_subcommand_from sweep' -l fuse -l no-fuse -d 'On the fast path (CUDA\'s default), train runs of one teacher, data stream and st'
 complete -c dskd -n '__fish_seen_subcommand_from sweep' -l devices -r -d 'Devices, one run per device at a time: cuda:0,cuda:1'
 complete -c dskd -n '__fish_seen_subcommand_from sweep' -l device -r -d 'auto, cpu, cuda, cuda:N'
 complete -c dskd -n '__fish_seen_subcommand_from sweep' -l data-dir -r -a '(__fish_complete_directories)' -d 'Datasets folder'

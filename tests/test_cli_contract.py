@@ -260,6 +260,7 @@ def test_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
         "--devices",
         "cuda:0, cuda:1",
         "--no-lockstep",
+        "--no-fuse",
         "--runs-dir",
         "r",
     )
@@ -282,6 +283,7 @@ def test_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
     assert args == ([], Settings(runs_dir=Path("r")))
     assert {k: v for k, v in kwargs.items() if k != "observer"} == {
         "lockstep": False,
+        "fuse": False,
         "devices": ["cuda:0", "cuda:1"],
         "overwrite": False,
     }

@@ -93,6 +93,14 @@ def sweep(
             rich_help_panel=EXECUTION_PANEL,
         ),
     ] = True,
+    fuse: Annotated[
+        bool,
+        typer.Option(
+            help="On the fast path (CUDA's default), train runs of one teacher, data stream and student "
+            "architecture as one fused step: students stacked, one teacher forward (--no-fuse: one at a time).",
+            rich_help_panel=EXECUTION_PANEL,
+        ),
+    ] = True,
     devices: Annotated[
         str | None,
         typer.Option(help="Devices, one run per device at a time: cuda:0,cuda:1.", rich_help_panel=EXECUTION_PANEL),
@@ -231,13 +239,19 @@ def sweep(
             sbatch=tuple(sbatch or ()),
             max_running=max_running,
         )
-        submission = submit_sweep(cfgs, settings, options, lockstep=lockstep, overwrite=overwrite)
+        submission = submit_sweep(cfgs, settings, options, lockstep=lockstep, fuse=fuse, overwrite=overwrite)
         render.slurm_submission(submission, status_command(), fmt)
         return
     note_busy_cpu(settings.device, settings.threads)
     with render.progress_for(settings.progress) as observer:
         result = run_sweep(
-            cfgs, settings, lockstep=lockstep, devices=parse_devices(devices), observer=observer, overwrite=overwrite
+            cfgs,
+            settings,
+            lockstep=lockstep,
+            fuse=fuse,
+            devices=parse_devices(devices),
+            observer=observer,
+            overwrite=overwrite,
         )
     render.sweep_result(result, fmt)
     if any(row.status == "failed" for row in result.rows):

@@ -173,7 +173,17 @@ def sweep_result(result: SweepResult, fmt: str) -> None:
 
     rows = summary_rows(result)
     if fmt == "json":
-        json_out({"runs": list(rows), "lockstep_speedups": result.speedups})
+        fused = [
+            {
+                "students": f.students,
+                "student": f.student,
+                "student_img_per_s": f.student_img_per_s,
+                "single_img_per_s": f.single_img_per_s,
+                "ratio": f.ratio,
+            }
+            for f in result.fused
+        ]
+        json_out({"runs": list(rows), "lockstep_speedups": result.speedups, "fused": fused, "notes": result.notes})
         return
     table = Table(title="sweep", box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("run", "seed", "status", "best top-1", "last top-1"):
@@ -187,6 +197,15 @@ def sweep_result(result: SweepResult, fmt: str) -> None:
     for row in rows:
         if row["error"]:
             err.print(f"failed: {row['run']} seed {row['seed']}: {row['error']}", markup=False)
+    for note in result.notes:
+        err.print(f"note: {note}", markup=False)
+    for f in result.fused:
+        ratio = f" = {f.ratio:.2f}x separate runs (one alone: {f.single_img_per_s:,.0f} img/s)" if f.ratio else ""
+        out.print(
+            f"fused: {f.students} {f.student} students as one step, {f.student_img_per_s:,.0f} student-img/s{ratio}, "
+            "measured",
+            markup=False,
+        )
     for speedup in result.speedups:
         out.print(
             f"lockstep: {speedup:.2f}x the throughput of separate runs (estimated from the measured "

@@ -24,6 +24,7 @@ from dskd_core.errors import DskdError, UsageError
 from dskd_core.runs.store import ReuseStatus, RunDir, RunFolder, another_config, inspect_run_dir
 from dskd_core.train import fit
 from dskd_core.train.fast import resolve_execution
+from dskd_core.train.fused import FusedThroughput, fit_fused, plan_fused
 from dskd_core.train.lockstep import can_share, fit_lockstep, stream_key
 from dskd_core.train.setup import check_teacher
 
@@ -93,6 +94,8 @@ class SweepRow:
 class SweepResult:
     rows: list[SweepRow]
     speedups: list[float]  # one per lockstep group, estimated from measured times
+    fused: list[FusedThroughput] = field(default_factory=list)  # one per fused group, measured
+    notes: list[str] = field(default_factory=list)  # runs that could have shared a step and did not, and why
 
 
 Observer = Callable[[dict[str, Any]], None]
@@ -103,11 +106,16 @@ def run_sweep(
     settings: Settings,
     *,
     lockstep: bool = True,
+    fuse: bool = True,
     devices: Sequence[str] = (),
     observer: Observer | None = None,
     overwrite: bool = False,
 ) -> SweepResult:
     """Train every unfinished config; finished ones are skipped, a failure does not stop the sweep.
+
+    With ``lockstep``, runs sharing a teacher and a data stream share its pass: on the reference path
+    new runs train in lockstep (one teacher forward per batch); on the fast path, with ``fuse``, runs
+    of one student architecture train as one fused step (:mod:`dskd_core.train.fused`), new or resumed.
 
     A run folder that holds another config (``conflict``) is refused before anything trains,
     unless ``overwrite``: then that run trains afresh over it (finished runs of the requested
@@ -131,14 +139,42 @@ def run_sweep(
             rows[run_dir] = SweepRow(cfg, run_dir, "done", RunDir(run_dir).summary_json())
         else:
             todo.append(cfg)
-    speedups: list[float] = []
+    result = SweepResult([], [])
     if len(devices) > 1:
         _run_on_devices(todo, settings, devices, rows, statuses)
     else:
         if devices:
             settings = settings.model_copy(update={"device": devices[0]})
-        _run_here(todo, settings, lockstep, observer, rows, speedups, statuses)
-    return SweepResult([rows[c.run_dir(settings.runs_dir)] for c in cfgs], speedups)
+        if lockstep and fuse:
+            todo = _run_fused(todo, settings, observer, rows, result, statuses)
+        _run_here(todo, settings, lockstep, observer, rows, result.speedups, statuses)
+    result.rows = [rows[c.run_dir(settings.runs_dir)] for c in cfgs]
+    return result
+
+
+def _run_fused(
+    todo: Sequence[RunConfig],
+    settings: Settings,
+    observer: Observer | None,
+    rows: dict[Path, SweepRow],
+    result: SweepResult,
+    statuses: Mapping[Path, Status],
+) -> list[RunConfig]:
+    """Train the fused groups of ``todo``; returns the runs left to train otherwise."""
+    groups, result.notes = plan_fused(todo, resolve_device(settings.device))
+    for group in groups:
+        try:
+            fused = fit_fused(group, settings, statuses=statuses, observer=observer)
+        except DskdError as err:  # the whole group could not start: record each run
+            for cfg in group:
+                _record(rows, cfg, settings.runs_dir, err)
+            continue
+        for cfg, outcome in zip(group, fused.results, strict=True):
+            _record(rows, cfg, settings.runs_dir, outcome)
+        if fused.throughput is not None:
+            result.fused.append(fused.throughput)
+    grouped = {id(c) for group in groups for c in group}
+    return [c for c in todo if id(c) not in grouped]
 
 
 def _record(rows: dict[Path, SweepRow], cfg: RunConfig, runs_dir: Path, outcome: Any) -> None:

@@ -134,12 +134,16 @@ def check_submitit() -> None:
 
 
 class SweepTask:
-    """One array task: its configs trained (resumed, skipped when finished) in lockstep where they share."""
+    """One array task: its configs trained (resumed, skipped when finished) in lockstep where they share,
+    as one fused step where they can (``fuse``)."""
+
+    def __init__(self, fuse: bool = True) -> None:
+        self.fuse = fuse
 
     def __call__(self, cfg_jsons: list[str], settings_json: str) -> list[dict[str, Any]]:
         settings = Settings.model_validate_json(settings_json)
         cfgs = [RunConfig.model_validate_json(c) for c in cfg_jsons]
-        result = run_sweep(cfgs, settings, lockstep=True)
+        result = run_sweep(cfgs, settings, lockstep=True, fuse=self.fuse)
         return [{"run_dir": str(r.run_dir), "status": r.status, "error": r.error} for r in result.rows]
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
@@ -175,6 +179,7 @@ def submit_sweep(
     options: SlurmOptions,
     *,
     lockstep: bool = True,
+    fuse: bool = True,
     overwrite: bool = False,
 ) -> Submission:
     """Submit the sweep's unfinished runs as one job array; finished ones are skipped, a folder holding
@@ -206,7 +211,7 @@ def submit_sweep(
     groups = task_groups(todo, lockstep)
     payload = [[c.to_json() for c in g] for g in groups]
     try:
-        jobs = executor.map_array(SweepTask(), payload, [settings.model_dump_json()] * len(groups))
+        jobs = executor.map_array(SweepTask(fuse), payload, [settings.model_dump_json()] * len(groups))
     except Exception as err:  # sbatch refused (no such partition, account, …)
         message = " ".join(str(err).split())
         raise DskdError(f"sbatch refused the sweep's job array: {message[-300:]}") from err

@@ -1,0 +1,289 @@
+"""Fused lockstep: K students of one architecture stacked into one fast step.
+
+Tolerances, as measured on this CPU. In float64 a fused student equals its separate run to
+1e-12 after 8 steps, for every variant: the same arithmetic, to rounding. In float32 the first
+step agrees to ~2e-7 (the stacked forward's grouped convolutions and batch norms sum in another
+order than K plain ones); training then amplifies that rounding, fastest where standardization
+divides near-constant initial logits by their small spread under DKD's large weights (DKD+LS:
+3.4e-4 after 4 steps on random data; most variants stay below 1e-5). The float32 bounds checked:
+1e-6 after one step, 1e-3 after four, on every parameter and buffer of every student.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from dskd_cli.app import app
+from dskd_core.checkpoint import load_tensors
+from dskd_core.config import RunConfig
+from dskd_core.errors import UsageError
+from dskd_core.methods import Distiller, get_method
+from dskd_core.models import ZooModel, create_model
+from dskd_core.resolve import resolve_run_config
+from dskd_core.sweep import run_sweep
+from dskd_core.train import fit
+from dskd_core.train.execution import Execution, deterministic_kernels, optimizer_for
+from dskd_core.train.fast import FastStep
+from dskd_core.train.fused import FusedStep, fit_fused, fuse_refusal, plan_fused
+from tests.helpers import make_settings, stderr_of
+
+CPU = torch.device("cpu")
+FAST = Execution(fast=True, precision="fp32", compile=False)
+#: The fp32 bound after 4 steps (see the module docstring).
+FP32_TOLERANCE = 1e-3
+
+#: KD, DKD and RLD × plain, SDD, LS and both.
+VARIANTS: list[tuple[str, dict[str, object]]] = [
+    (method, extra)
+    for method in ("kd", "dkd", "rld")
+    for extra in ({}, {"scales": [1, 2, 4]}, {"stand": True}, {"scales": [1, 2], "stand": True})
+]
+
+
+def variant_configs(**flags: object) -> list[RunConfig]:
+    return [
+        resolve_run_config(
+            method=method, teacher="resnet8", student="resnet8", dataset="synthetic", flags={**extra, **flags}
+        )
+        for method, extra in VARIANTS
+    ]
+
+
+def build(cfg: RunConfig, teacher: ZooModel) -> Distiller:
+    torch.manual_seed(cfg.seed)
+    student = create_model(cfg.student, num_classes=100)
+    distiller = get_method(cfg.method)(student, teacher, cfg)
+    distiller.train()
+    return distiller
+
+
+def random_batches(n: int, dtype: torch.dtype) -> list[dict[str, torch.Tensor]]:
+    gen = torch.Generator().manual_seed(0)
+    return [
+        {
+            "image": torch.randn(32, 3, 32, 32, generator=gen, dtype=dtype),
+            "target": torch.randint(0, 100, (32,), generator=gen),
+        }
+        for _ in range(n)
+    ]
+
+
+def steps_apart(cfgs: Sequence[RunConfig], batches: list[dict[str, torch.Tensor]]) -> list[Distiller]:
+    """Each config's distiller after its own fast steps on ``batches``."""
+    torch.manual_seed(100)
+    teacher = create_model("resnet8", num_classes=100).eval()
+    out = []
+    for cfg in cfgs:
+        distiller = build(cfg, teacher)
+        params = list(distiller.trainable_parameters())
+        step = FastStep(distiller, optimizer_for(params, cfg, FAST, CPU), params, FAST, CPU, cfg.clip_grad)
+        step.begin_epoch(1, distiller.term_weights(1))
+        for batch in batches:
+            step.step(batch)
+        out.append(distiller)
+    return out
+
+
+def steps_fused(cfgs: Sequence[RunConfig], batches: list[dict[str, torch.Tensor]]) -> tuple[list[Distiller], FusedStep]:
+    """The same, the distillers stepped as one fused group."""
+    torch.manual_seed(100)
+    teacher = create_model("resnet8", num_classes=100).eval()
+    distillers = [build(cfg, teacher) for cfg in cfgs]
+    params = [list(d.trainable_parameters()) for d in distillers]
+    optimizers = [optimizer_for(p, cfg, FAST, CPU) for p, cfg in zip(params, cfgs, strict=True)]
+    group = FusedStep(
+        distillers, optimizers, params, [c.clip_grad for c in cfgs], teacher, FAST, CPU, 1, whole_step=None
+    )
+    for k, distiller in enumerate(distillers):
+        group.set_member_factors(k, distiller.term_weights(1))
+    group.begin_epoch(1, {})
+    for batch in batches:
+        group.step(batch)
+    return distillers, group
+
+
+def max_difference(a: Distiller, b: Distiller) -> float:
+    sa, sb = a.student.state_dict(), b.student.state_dict()
+    assert sa.keys() == sb.keys()
+    return max(float((sa[k].double() - sb[k].double()).abs().max()) for k in sa)
+
+
+def test_fused_step_is_the_separate_steps_arithmetic_in_float64(float64: None) -> None:
+    cfgs = variant_configs(warmup=1)
+    batches = random_batches(8, torch.float64)
+    fused, group = steps_fused(cfgs, batches)
+    apart = steps_apart(cfgs, batches)
+    for cfg, a, b in zip(cfgs, fused, apart, strict=True):
+        assert max_difference(a, b) < 1e-12, cfg.variant
+    # each run's statistics are its own: the losses a separate run sums
+    for k, cfg in enumerate(cfgs):
+        stats = group.collect_member(k, 1)
+        assert set(stats.sums) == {"loss_ce", "loss_kd"} and stats.seen == 8 * 32, cfg.variant
+
+
+def test_fused_step_matches_separate_steps_in_float32() -> None:
+    cfgs = variant_configs(warmup=1)
+    with deterministic_kernels(True):
+        one = random_batches(1, torch.float32)
+        for a, b in zip(steps_fused(cfgs, one)[0], steps_apart(cfgs, one), strict=True):
+            assert max_difference(a, b) < 1e-6
+        four = random_batches(4, torch.float32)
+        for cfg, a, b in zip(cfgs, steps_fused(cfgs, four)[0], steps_apart(cfgs, four), strict=True):
+            assert max_difference(a, b) < FP32_TOLERANCE, cfg.variant
+
+
+def test_fused_students_own_their_slices_and_their_optimizer_state() -> None:
+    cfgs = variant_configs()[:2]
+    distillers, group = steps_fused(cfgs, random_batches(2, torch.float32))
+    stacked = group.stack.params["student.conv1.weight"]
+    for k, distiller in enumerate(distillers):
+        weight = distiller.student.get_parameter("conv1.weight")
+        assert weight.data_ptr() == stacked[k].data_ptr()  # the student reads the live weights
+        assert weight.grad is not None and weight.grad.data_ptr() == stacked.grad[k].data_ptr()  # type: ignore[index]
+        assert "momentum_buffer" in group.optimizers[k].state[weight]  # its own SGD stepped it
+
+
+def run_configs(teacher: Path, variants: Sequence[dict[str, object]], **flags: object) -> list[RunConfig]:
+    common = {"teacher_ckpt": str(teacher), "fast": True, "deterministic": True, **flags}
+    return [
+        resolve_run_config(
+            method="kd", teacher="resnet8", student="resnet8", dataset="synthetic", flags={**common, **extra}
+        )
+        for extra in variants
+    ]
+
+
+FOUR = [{}, {"scales": [1, 2, 4]}, {"stand": True}, {"scales": [1, 2], "stand": True}]
+
+
+def student_file(run_dir: Path) -> dict[str, torch.Tensor]:
+    return load_tensors(run_dir / "checkpoints" / "student_last.safetensors")[0]
+
+
+def test_fit_fused_run_folders_equal_separate_runs(teacher_run: Path, tmp_path: Path) -> None:
+    cfgs = run_configs(teacher_run, FOUR, epochs=1)  # 4 steps
+    fused = fit_fused(cfgs, make_settings(tmp_path / "fused"))
+    assert fused.throughput is not None and fused.throughput.students == 4
+    assert fused.throughput.student_img_per_s > 0 and fused.throughput.ratio is not None
+    for cfg, result in zip(cfgs, fused.results, strict=True):
+        assert not isinstance(result, Exception)
+        separate = fit(cfg, make_settings(tmp_path / "separate"))
+        a, b = student_file(result.run_dir), student_file(separate.run_dir)
+        assert max(float((a[k].double() - b[k].double()).abs().max()) for k in a) < FP32_TOLERANCE, cfg.variant
+        assert (result.run_dir / "config.json").read_text() == (separate.run_dir / "config.json").read_text()
+        log = [json.loads(line) for line in (result.run_dir / "log.jsonl").read_text().splitlines()]
+        assert [e["event"] for e in log] == ["start", "note", "epoch", "end"]
+        assert "trains fused with 3 other runs of resnet8" in log[1]["message"]
+        assert result.summary["status"] == "finished"
+
+
+class Interrupt:
+    """An observer that presses Ctrl-C at the ``after``-th epoch event."""
+
+    def __init__(self, after: int) -> None:
+        self.after, self.seen = after, 0
+
+    def __call__(self, event: dict[str, object]) -> None:
+        if event.get("event") == "epoch":
+            self.seen += 1
+            if self.seen == self.after:
+                raise KeyboardInterrupt
+
+
+def statuses(run_dirs: Sequence[Path]) -> list[str]:
+    return [json.loads((d / "summary.json").read_text())["status"] for d in run_dirs]
+
+
+def test_fused_group_resumed_in_the_middle_equals_one_uninterrupted(teacher_run: Path, tmp_path: Path) -> None:
+    cfgs = run_configs(teacher_run, FOUR[:3], epochs=2)
+    whole = run_sweep(cfgs, make_settings(tmp_path / "whole"))
+    assert [r.status for r in whole.rows] == ["finished"] * 3 and len(whole.fused) == 1
+    settings = make_settings(tmp_path / "resumed")
+    with pytest.raises(KeyboardInterrupt):  # after every run committed epoch 1
+        run_sweep(cfgs, settings, observer=Interrupt(after=3))
+    dirs = [c.run_dir(settings.runs_dir) for c in cfgs]
+    assert statuses(dirs) == ["interrupted"] * 3
+    resumed = run_sweep(cfgs, settings)
+    assert [r.status for r in resumed.rows] == ["finished"] * 3 and len(resumed.fused) == 1
+    for a_row, b_row in zip(whole.rows, resumed.rows, strict=True):
+        a, b = student_file(a_row.run_dir), student_file(b_row.run_dir)
+        assert all(torch.equal(a[k], b[k]) for k in a), a_row.config.variant
+        events = [json.loads(x)["event"] for x in (b_row.run_dir / "log.jsonl").read_text().splitlines()]
+        assert events.count("epoch") == 2 and "interrupted" in events
+
+
+def test_fused_runs_an_epoch_apart_resume_as_separate_groups(teacher_run: Path, tmp_path: Path) -> None:
+    cfgs = run_configs(teacher_run, FOUR[:3], epochs=2)
+    settings = make_settings(tmp_path)
+    with pytest.raises(KeyboardInterrupt):  # the first run committed epoch 1, the others did not
+        run_sweep(cfgs, settings, observer=Interrupt(after=1))
+    resumed = run_sweep(cfgs, settings)
+    assert [r.status for r in resumed.rows] == ["finished"] * 3
+    for row in resumed.rows:
+        events = [json.loads(x) for x in (row.run_dir / "log.jsonl").read_text().splitlines()]
+        assert [e["epoch"] for e in events if e["event"] == "epoch"][-2:] == [1, 2]
+        separate = fit(row.config, make_settings(tmp_path / "separate"))
+        a, b = student_file(row.run_dir), student_file(separate.run_dir)
+        assert max(float((a[k].double() - b[k].double()).abs().max()) for k in a) < 10 * FP32_TOLERANCE
+
+
+def test_a_nan_stops_its_run_not_the_group(teacher_run: Path, tmp_path: Path) -> None:
+    good = run_configs(teacher_run, FOUR[:2], epochs=2)
+    bad = run_configs(teacher_run, [{"stand": True, "lr": 1e12}], epochs=2)
+    together = fit_fused([good[0], bad[0], good[1]], make_settings(tmp_path / "three"))
+    failed = together.results[1]
+    assert isinstance(failed, Exception) and ("is nan" in str(failed) or "is inf" in str(failed))
+    summary = json.loads((bad[0].run_dir(tmp_path / "three" / "runs") / "summary.json").read_text())
+    assert summary["status"] == "failed" and "epoch 1" in summary["error"]
+    without = fit_fused(good, make_settings(tmp_path / "two"))
+    for with_bad, alone in zip([together.results[0], together.results[2]], without.results, strict=True):
+        assert not isinstance(with_bad, Exception) and not isinstance(alone, Exception)
+        assert with_bad.summary["status"] == "finished" and with_bad.summary["epochs_done"] == 2
+        a, b = student_file(with_bad.run_dir), student_file(alone.run_dir)
+        assert max(float((a[k].double() - b[k].double()).abs().max()) for k in a) < FP32_TOLERANCE
+
+
+def test_what_cannot_be_stacked_is_said_and_trains_alone(teacher_run: Path) -> None:
+    common = {"teacher_ckpt": str(teacher_run), "fast": True}
+
+    def cfg(method: str, student: str = "resnet8", **flags: object) -> RunConfig:
+        return resolve_run_config(
+            method=method, teacher="resnet8", student=student, dataset="synthetic", flags={**common, **flags}
+        )
+
+    kd, kd_ls, at, other = cfg("kd"), cfg("kd", stand=True), cfg("at"), cfg("kd", "resnet14")
+    groups, notes = plan_fused([kd, kd_ls, at, other], CPU)
+    assert groups == [[kd, kd_ls]]
+    assert any(n.startswith("resnet8 -> resnet8 at seed 0 trains alone") and "needs more than" in n for n in notes)
+    assert any("resnet14" in n and "other students (resnet8)" in n for n in notes)
+    reference = [c.model_copy(update={"fast": False}) for c in (kd, kd_ls)]
+    assert plan_fused(reference, CPU) == ([], [])  # the reference path has its own lockstep
+    assert "reference path" in (fuse_refusal(reference, CPU) or "")
+    assert "students differ" in (fuse_refusal([kd, other], CPU) or "")
+    with pytest.raises(UsageError, match="cannot train as one fused step"):
+        fit_fused([kd, at], make_settings(Path("/nonexistent")))
+
+
+def test_sweep_fuses_by_default_on_the_fast_path_and_no_fuse_turns_it_off(teacher_run: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    base = [
+        "sweep", "kd", "resnet8", "resnet8", "-d", "synthetic", "--seeds", "0", "--scales-grid", "1;1,2",
+        "--stand", "off", "--epochs", "1", "--set", "fast=true", "--teacher-ckpt", str(teacher_run),
+        "--device", "cpu", "--format", "json",
+    ]  # fmt: skip
+    fused = runner.invoke(app, [*base, "--runs-dir", str(tmp_path / "fused")])
+    assert fused.exit_code == 0, stderr_of(fused)
+    report = json.loads(fused.stdout)
+    assert [r["status"] for r in report["runs"]] == ["finished", "finished"]
+    assert len(report["fused"]) == 1 and report["fused"][0]["students"] == 2 and report["fused"][0]["ratio"] > 0
+    apart = runner.invoke(app, [*base, "--runs-dir", str(tmp_path / "apart"), "--no-fuse"])
+    assert apart.exit_code == 0, stderr_of(apart)
+    assert json.loads(apart.stdout)["fused"] == []
+    table = runner.invoke(app, [*base[:-2], "--runs-dir", str(tmp_path / "table"), "--overwrite"])
+    assert table.exit_code == 0 and "fused: 2 resnet8 students as one step" in table.stdout
