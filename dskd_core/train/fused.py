@@ -253,12 +253,28 @@ class FusedStep(FastStep):
         return loss.detach(), weighted, stats
 
     def step(self, batch: dict[str, Tensor], slot: int = 0) -> Tensor:
-        loss = super().step(batch, slot)
+        try:
+            loss = super().step(batch, slot)
+        except torch._dynamo.exc.TorchDynamoException as err:  # raised before the step ran anything
+            if self._stepped or self._compiled is self._forward:
+                raise
+            self._not_compiled(str(err))
+            loss = super().step(batch, slot)
+        self._stepped = True
         if not self._layout:
             self._layout = [
                 (k, [n.split("/", 1)[1] for n in self.names if n.split("/", 1)[0] == str(k)]) for k in self.active
             ]
         return loss
+
+    _stepped = False  # whether a step has run (a compilation failure after that is not a fallback's to hide)
+
+    def _not_compiled(self, reason: str) -> None:
+        """torch.compile refused the fused forward (the stacked students' vmap, on some torch or device):
+        the group steps uncompiled from now on, its CUDA graphs kept where the device has them."""
+        first = reason.strip().splitlines()[0][:200] if reason.strip() else "no reason given"
+        self._compiled, self._call_graphs, self._warm = self._forward, False, 0
+        self.fallback = f"the fused step could not be compiled ({first}); it runs uncompiled instead"
 
     def reset(self) -> None:
         super().reset()
