@@ -14,7 +14,15 @@ network passes a step) on resnet32x4 → resnet8x4 at batch 64 with synthetic CI
   whole step as one CUDA graph (``whole-step graph``, the default of ``dskd train``),
 
 and prints images/s, the projected minutes per 240-epoch CIFAR-100 run (50,000 images per
-epoch) and the ratio to the reference loop of the same method. Compilation happens in the
+epoch) and the ratio to the reference loop of the same method.
+
+With ``--students 2,4,6``, instead: the DSKD README's 6-variant grid of the pair (KD × scales
+[1], [1,2], [1,2,4] × plain/--stand, the runs one ``dskd sweep`` fuses) timed three ways on the
+fast path, side by side: one fast run alone, K fast runs one after another, and K runs as one
+fused step (:class:`~dskd_core.train.fused.FusedStep`: K students stacked, one teacher forward).
+It prints student-images/s (K × images/s for a group), the ratio of fused to sequential, the
+peak GPU memory per K, the minutes the 6-variant grid would take (6 × 240 epochs × 50,000
+images) and the largest K that still gains. Compilation happens in the
 warm-up steps, which are not timed. On CUDA it also prints the host's time to issue one step
 (``host ms``, measured while the GPU is held busy, so nothing waits for it): when that is below
 the step's time (``ms/step``) the GPU sets the pace; when close to it, Python does.
@@ -22,11 +30,14 @@ the step's time (``ms/step``) the GPU sets the pace; when close to it, Python do
     python bench/throughput.py                      # the GPU (or DSKD_DEVICE)
     python bench/throughput.py --small              # CPU-sized: resnet20 → resnet8, a few steps
     python bench/throughput.py --only dskd --precision bf16 --json out.json
+    python bench/throughput.py --students 2,4,6,8     # fused lockstep vs separate fast runs
+    python bench/throughput.py --small --students 2,3 # the same, CPU-sized
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -45,7 +56,9 @@ from dskd_core.device import resolve_device
 from dskd_core.methods import Distiller, get_method
 from dskd_core.models import create_model
 from dskd_core.resolve import resolve_run_config
+from dskd_core.sweep import grid_configs
 from dskd_core.train.fast import Execution, FastStep, optimizer_for, tf32_mode, use_channels_last
+from dskd_core.train.fused import FusedStep
 
 CIFAR_TRAIN_IMAGES = 50_000
 EPOCHS = 240
@@ -210,6 +223,131 @@ def engine_loop(
     return steps * cfg.batch_size / elapsed, host
 
 
+def fused_loop(
+    cfgs: list[RunConfig],
+    data: TensorDataset,
+    device: torch.device,
+    execution: Execution,
+    warmup: int,
+    steps: int,
+    whole_step: bool,
+) -> tuple[float, float | None]:
+    """Student-images/s of ``cfgs`` as one fused step (K × images/s), and the peak GPU memory in GiB."""
+    torch.manual_seed(0)
+    teacher = create_model(cfgs[0].teacher or "").to(device).eval()
+    use_channels_last(teacher)
+    distillers = []
+    for cfg in cfgs:
+        torch.manual_seed(cfg.seed)
+        distillers.append(get_method(cfg.method)(create_model(cfg.student), teacher, cfg).to(device))
+    params = [list(d.trainable_parameters()) for d in distillers]
+    optimizers = [optimizer_for(p, c, execution, device) for p, c in zip(params, cfgs, strict=True)]
+    clips = [c.clip_grad for c in cfgs]
+    runner = FusedStep(distillers, optimizers, params, clips, teacher, execution, device, 1, whole_step=whole_step)
+    for k, distiller in enumerate(distillers):
+        distiller.train()
+        runner.set_member_factors(k, distiller.term_weights(1))
+    options = LoaderOptions(train=True, device=device, channels_last=True)
+    loader = BatchLoader(data, get_dataset_spec("cifar100"), cfgs[0].batch_size, options)
+
+    def batches() -> Iterator[dict[str, torch.Tensor]]:
+        epoch = 0
+        while True:
+            epoch += 1
+            loader.set_epoch(epoch)
+            yield from (b for b in loader if len(b["target"]) == cfgs[0].batch_size)
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    stream = batches()
+    for _ in range(warmup):
+        runner.step(next(stream))
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        runner.step(next(stream))
+    sync(device)
+    elapsed = time.perf_counter() - start
+    runner.begin_collect()
+    runner.collect_member(0, 1)  # the once-per-epoch read, outside the timing
+    if runner.fallback:
+        print(f"  note: {runner.fallback}", flush=True)
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+    return len(cfgs) * steps * cfgs[0].batch_size / elapsed, peak
+
+
+@dataclass
+class FusedRow:
+    students: int
+    loop: str  # "single", "sequential" or "fused"
+    student_img_per_s: float
+    x_sequential: float | None = None
+    peak_gib: float | None = None
+
+
+def students_main(args: argparse.Namespace, device: torch.device, teacher: str, student: str) -> None:
+    """``--students``: one fast run, K sequential fast runs and K fused runs of the pair's 6-variant grid."""
+    import tempfile
+
+    ks = sorted({int(k) for k in args.students.split(",")})
+    if not ks or ks[0] < 1:
+        raise SystemExit("--students takes counts of 1 or more: 2,4,6")
+    steps = args.steps or (8 if args.small else 200)
+    warmup = args.warmup if args.warmup is not None else (2 if args.small else 20)
+    precision = (args.precision or ["tf32" if device.type == "cuda" else "fp32"])[0]
+    compiled = not args.no_compile and not args.small
+    execution = Execution(True, precision, compiled)
+    whole_step = compiled and device.type == "cuda"
+    grid = grid_configs("kd", teacher, student, runs_dir=Path(tempfile.gettempdir()), seeds=[0], dataset="cifar100")
+    data = synthetic(min(CIFAR_TRAIN_IMAGES, 64 * (warmup + steps + 2)))
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    graphs = "whole-step graph" if whole_step else ("compiled" if compiled else "eager")
+    print(
+        f"device {name}, torch {torch.__version__}, {teacher} -> {student}, batch 64, {precision}, {graphs}, "
+        f"{steps} timed steps; grid: {', '.join(c.variant for c in grid)}",
+        flush=True,
+    )
+    alone: dict[str, tuple[float, float | None]] = {}  # one fast run of each variant: img/s, peak GiB
+    with tf32_mode(execution.tf32):
+        needed = {c.variant: c for c in [*grid[: max(ks)], grid[-1]]}  # each K's members, and DSKD alone
+        for cfg in needed.values():
+            torch._dynamo.reset()
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            ips, _ = engine_loop(cfg, data, device, execution, warmup, steps, whole_step)
+            peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+            alone[cfg.variant] = (ips, peak)
+            print(f"  alone   {cfg.variant:20s} {ips:9,.0f} img/s", flush=True)
+        dskd = grid[-1].variant  # KD + SDD[1,2,4] + LS
+        rows = [FusedRow(1, f"single fast run ({dskd})", alone[dskd][0], None, alone[dskd][1])]
+        for k in ks:
+            members = [grid[i % len(grid)] for i in range(k)]
+            # K runs one after another: each image of each run at that run's own rate
+            sequential = k / sum(1 / alone[c.variant][0] for c in members)
+            torch._dynamo.reset()
+            fused, peak = fused_loop(members, data, device, execution, warmup, steps, whole_step)
+            rows.append(FusedRow(k, f"{k} sequential fast runs", sequential))
+            rows.append(FusedRow(k, f"{k} fused", fused, fused / sequential, peak))
+            print(f"  fused   K={k:<3d} {fused:9,.0f} student-img/s, {fused / sequential:.2f}x sequential", flush=True)
+    print()
+    print("| K | loop | student-img/s | x sequential | peak GiB | 6-variant grid, min |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        grid_min = len(grid) * CIFAR_TRAIN_IMAGES * EPOCHS / r.student_img_per_s / 60
+        ratio = f"{r.x_sequential:.2f}" if r.x_sequential is not None else "-"
+        peak = f"{r.peak_gib:.2f}" if r.peak_gib is not None else "-"
+        print(f"| {r.students} | {r.loop} | {r.student_img_per_s:,.0f} | {ratio} | {peak} | {grid_min:.1f} |")
+    fused_rows = [r for r in rows if r.x_sequential is not None]
+    gains = [r.students for prev, r in itertools.pairwise(fused_rows) if r.student_img_per_s > prev.student_img_per_s]
+    largest = max(gains, default=fused_rows[0].students if fused_rows else None)
+    print(f"largest K that still gains (fused student-img/s above the next smaller K's): {largest}")
+    if args.json:
+        meta = {"device": name, "torch": torch.__version__, "teacher": teacher, "student": student, "steps": steps}
+        args.json.write_text(
+            json.dumps({**meta, "precision": precision, "rows": [asdict(r) for r in rows]}, indent=2) + "\n"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default=os.environ.get("DSKD_DEVICE", "auto"))
@@ -225,11 +363,17 @@ def main() -> None:
         help="engine precisions to time (repeatable; default on CUDA: tf32, the default, and bf16 side by side)",
     )
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
+    parser.add_argument(
+        "--students", help="fused lockstep instead: counts K of students to stack, e.g. 2,4,6 (see above)"
+    )
     args = parser.parse_args()
 
     device = resolve_device(args.device)
     torch.backends.cudnn.benchmark = True
     teacher, student = ("resnet20", "resnet8") if args.small else ("resnet32x4", "resnet8x4")
+    if args.students:
+        students_main(args, device, teacher, student)
+        return
     steps = args.steps or (8 if args.small else 300)
     warmup = args.warmup if args.warmup is not None else (2 if args.small else 30)
     compiled = not args.no_compile and not args.small

@@ -30,7 +30,7 @@ from dskd_core.sweep import run_sweep
 from dskd_core.train import fit
 from dskd_core.train.execution import Execution, deterministic_kernels, optimizer_for, tf32_mode
 from dskd_core.train.fast import FastStep
-from dskd_core.train.fused import FusedStep, fit_fused, fuse_refusal, plan_fused
+from dskd_core.train.fused import FusedStep, alone_note, fit_fused, fuse_refusal, plan_fused
 from tests.helpers import make_settings, stderr_of
 
 CPU = torch.device("cpu")
@@ -339,8 +339,9 @@ def test_what_cannot_be_stacked_is_said_and_trains_alone(teacher_run: Path) -> N
         )
 
     kd, kd_ls, at, other = cfg("kd"), cfg("kd", stand=True), cfg("at"), cfg("kd", "resnet14")
-    groups, notes = plan_fused([kd, kd_ls, at, other], CPU)
-    assert groups == [[kd, kd_ls]]
+    groups, alone = plan_fused([kd, kd_ls, at, other], CPU)
+    assert groups == [[kd, kd_ls]] and [c for c, _ in alone] == [at, other]
+    notes = [alone_note(c, why) for c, why in alone]
     assert any(n.startswith("resnet8 -> resnet8 at seed 0 trains alone") and "needs more than" in n for n in notes)
     assert any("resnet14" in n and "other students (resnet8)" in n for n in notes)
     reference = [c.model_copy(update={"fast": False}) for c in (kd, kd_ls)]
@@ -358,6 +359,11 @@ def test_sweep_fuses_by_default_on_the_fast_path_and_no_fuse_turns_it_off(teache
         "--stand", "off", "--epochs", "1", "--set", "fast=true", "--teacher-ckpt", str(teacher_run),
         "--device", "cpu", "--format", "json",
     ]  # fmt: skip
+    plan = runner.invoke(app, [*base, "--runs-dir", str(tmp_path / "fused"), "--dry-run"])
+    assert plan.exit_code == 0, stderr_of(plan)
+    assert [(r["fused"], r["fused_group"]) for r in json.loads(plan.stdout)] == [(2, 0), (2, 0)]
+    plan_apart = runner.invoke(app, [*base, "--runs-dir", str(tmp_path / "fused"), "--dry-run", "--no-fuse"])
+    assert all("fused" not in r for r in json.loads(plan_apart.stdout))
     fused = runner.invoke(app, [*base, "--runs-dir", str(tmp_path / "fused")])
     assert fused.exit_code == 0, stderr_of(fused)
     report = json.loads(fused.stdout)
@@ -366,5 +372,7 @@ def test_sweep_fuses_by_default_on_the_fast_path_and_no_fuse_turns_it_off(teache
     apart = runner.invoke(app, [*base, "--runs-dir", str(tmp_path / "apart"), "--no-fuse"])
     assert apart.exit_code == 0, stderr_of(apart)
     assert json.loads(apart.stdout)["fused"] == []
-    table = runner.invoke(app, [*base[:-2], "--runs-dir", str(tmp_path / "table"), "--overwrite"])
+    plan_table = runner.invoke(app, [*base[:-2], "--runs-dir", str(tmp_path / "table"), "--dry-run"])
+    assert "fused: 2 runs in 1 group, one stacked step each" in plan_table.stdout
+    table = runner.invoke(app, [*base[:-2], "--runs-dir", str(tmp_path / "table")])
     assert table.exit_code == 0 and "fused: 2 resnet8 students as one step" in table.stdout

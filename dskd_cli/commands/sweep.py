@@ -226,7 +226,9 @@ def sweep(
         )
     check_sweep(cfgs, settings, parse_devices(devices) if launcher == "local" else ())
     if dry_run:
-        render.sweep_plan(plan_rows(cfgs, settings.runs_dir, overwrite=overwrite, device=settings.device), fmt)
+        fused = lockstep and fuse and launcher == "local" and len(parse_devices(devices)) < 2
+        rows = plan_rows(cfgs, settings.runs_dir, overwrite=overwrite, device=settings.device, fuse=fused)
+        render.sweep_plan(rows, fmt)
         return
     if launcher == "slurm":
         options = slurm_options(

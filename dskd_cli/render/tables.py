@@ -159,6 +159,18 @@ def sweep_plan(rows: Sequence[Mapping[str, Any]], fmt: str) -> None:
     out.print(table)
     roots = sorted({str(Path(row["run_dir"]).parents[2]) for row in rows})
     out.print(f"run folders under: {', '.join(roots)} (--format json lists each)", markup=False)
+    fused = [row for row in rows if row.get("fused")]
+    if fused:
+        groups = len({row["fused_group"] for row in fused})
+        out.print(
+            f"fused: {len(fused)} runs in {groups} group{'s' if groups != 1 else ''}, one stacked step each "
+            "(--no-fuse: one at a time)",
+            markup=False,
+        )
+    for row in rows:
+        if row.get("not_fused"):
+            why = row["not_fused"]
+            err.print(f"note: {row['run']} seed {row['seed']} trains alone, not fused: {why}", markup=False)
     conflicts = sum(row["status"] == "conflict" for row in rows)
     if conflicts:
         out.print(

@@ -24,7 +24,7 @@ from dskd_core.errors import DskdError, UsageError
 from dskd_core.runs.store import ReuseStatus, RunDir, RunFolder, another_config, inspect_run_dir
 from dskd_core.train import fit
 from dskd_core.train.fast import resolve_execution
-from dskd_core.train.fused import FusedThroughput, fit_fused, plan_fused
+from dskd_core.train.fused import FusedThroughput, alone_note, fit_fused, plan_fused
 from dskd_core.train.lockstep import can_share, fit_lockstep, stream_key
 from dskd_core.train.setup import check_teacher
 
@@ -161,7 +161,8 @@ def _run_fused(
     statuses: Mapping[Path, Status],
 ) -> list[RunConfig]:
     """Train the fused groups of ``todo``; returns the runs left to train otherwise."""
-    groups, result.notes = plan_fused(todo, resolve_device(settings.device))
+    groups, alone = plan_fused(todo, resolve_device(settings.device))
+    result.notes = [alone_note(cfg, why) for cfg, why in alone]
     for group in groups:
         try:
             fused = fit_fused(group, settings, statuses=statuses, observer=observer)
@@ -281,12 +282,30 @@ def _run_on_devices(
 
 
 def plan_rows(
-    cfgs: Sequence[RunConfig], runs_dir: Path, *, overwrite: bool = False, device: str | None = None
+    cfgs: Sequence[RunConfig],
+    runs_dir: Path,
+    *,
+    overwrite: bool = False,
+    device: str | None = None,
+    fuse: bool = False,
 ) -> list[dict[str, Any]]:
     """What ``--dry-run`` shows: each run's name, folder and whether it would be skipped, resumed or
     (a folder holding another config) refused — ``conflict``, or ``overwrite`` with ``overwrite`` —
-    with the keys that differ."""
+    with the keys that differ. With ``fuse`` (a local sweep's lockstep and fusing on), also the fused group
+    each run would train in (``fused_group``, of ``fused`` runs), or why a run of a shared stream would
+    train alone (``not_fused``), as :func:`run_sweep` decides on ``device``."""
     rows = []
+    fused: dict[int, tuple[int, int]] = {}  # id(config) -> (its group, the group's size)
+    why_alone: dict[int, str] = {}
+    if fuse:
+        trains = []
+        for c in cfgs:
+            plan = inspect_for(c, c.run_dir(runs_dir), device).plan(c.epochs)
+            if plan in ("new", "resume") or (plan == "conflict" and overwrite):
+                trains.append(c)
+        groups, alone = plan_fused(trains, resolve_device(device or "auto"))
+        fused = {id(c): (i, len(group)) for i, group in enumerate(groups) for c in group}
+        why_alone = {id(c): why for c, why in alone}
     for c in cfgs:
         folder = inspect_for(c, c.run_dir(runs_dir), device)
         status: str = folder.plan(c.epochs)
@@ -301,9 +320,16 @@ def plan_rows(
                 "run_dir": str(c.run_dir(runs_dir)),
                 "status": "overwrite" if status == "conflict" and overwrite else status,
                 "differs": list(folder.conflict_keys) if status == "conflict" else [],
+                **(_fused_keys(fused.get(id(c)), why_alone.get(id(c))) if fuse else {}),
             }
         )
     return rows
+
+
+def _fused_keys(group: tuple[int, int] | None, why_alone: str | None) -> dict[str, Any]:
+    """A dry-run row's fused group (``fused_group``: its index, ``fused``: its size), or why it trains alone."""
+    index, size = group if group is not None else (None, None)
+    return {"fused": size, "fused_group": index, "not_fused": why_alone}
 
 
 def summary_rows(result: SweepResult) -> list[Mapping[str, Any]]:

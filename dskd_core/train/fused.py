@@ -564,13 +564,29 @@ def _loop(
     return outcome, images, seconds
 
 
+#: One run's measured images/s, per what sets a step's cost (a sweep's groups of other seeds reuse it).
+_SINGLE_RATES: dict[tuple[object, ...], float] = {}
+
+
 def _time_single(
     trainer: Trainer, train_loader: Loader, execution: Execution, device: torch.device, whole_step: bool | None
 ) -> float:
     """Images per second of one run's own fast step on this device, on throwaway copies (weights, optimizer, RNG).
 
     One batch of the stream, stepped on again and again: a step's cost depends on the shapes, not the pixels.
+    Timed once per process for each teacher, student, dataset, batch, variant and execution.
     """
+    cfg = trainer.cfg
+    shape = (cfg.dataset, cfg.teacher, cfg.student, cfg.batch_size, cfg.image_size, cfg.method, cfg.variant)
+    key = (*shape, execution, whole_step, str(device))
+    if key not in _SINGLE_RATES:
+        _SINGLE_RATES[key] = _measure_single(trainer, train_loader, execution, device, whole_step)
+    return _SINGLE_RATES[key]
+
+
+def _measure_single(
+    trainer: Trainer, train_loader: Loader, execution: Execution, device: torch.device, whole_step: bool | None
+) -> float:
     cfg = trainer.cfg
     memo = {id(trainer.distiller.teacher): trainer.distiller.teacher} if trainer.distiller.teacher is not None else {}
     distiller = copy.deepcopy(trainer.distiller, memo)
@@ -598,15 +614,17 @@ def _time_single(
     return CALIBRATION_STEPS * cfg.batch_size / seconds
 
 
-def plan_fused(cfgs: Sequence[RunConfig], device: torch.device) -> tuple[list[list[RunConfig]], list[str]]:
-    """Which of a sweep's runs train as fused groups on ``device``, and a note for each run of a shared
-    stream that cannot join one (which run, and why). Runs not in a group train one at a time."""
+def plan_fused(
+    cfgs: Sequence[RunConfig], device: torch.device
+) -> tuple[list[list[RunConfig]], list[tuple[RunConfig, str]]]:
+    """Which of a sweep's runs train as fused groups on ``device``, and each run of a shared stream that cannot
+    join one, with why (:func:`alone_note` words it). Runs not in a group train one at a time."""
     streams: dict[tuple[object, ...], list[RunConfig]] = {}
     for cfg in cfgs:
         if resolve_execution(cfg, device, cfg.world_size).fast:
             streams.setdefault(stream_key(cfg), []).append(cfg)
     groups: list[list[RunConfig]] = []
-    notes: list[str] = []
+    alone: list[tuple[RunConfig, str]] = []
     for stream in streams.values():
         if len(stream) < 2:
             continue
@@ -614,12 +632,13 @@ def plan_fused(cfgs: Sequence[RunConfig], device: torch.device) -> tuple[list[li
         for cfg in stream:
             by_student.setdefault(cfg.student, []).append(cfg)
         for student, same in by_student.items():
-            stackable = [c for c in same if fuse_refusal([c, c], device) is None]
+            stackable = []
             for cfg in same:
-                if cfg in stackable:
-                    continue
                 why = fuse_refusal([cfg, cfg], device)
-                notes.append(f"{_name(cfg)} trains alone, not fused: {why}")
+                if why is None:
+                    stackable.append(cfg)
+                else:
+                    alone.append((cfg, why))
             if len(stackable) >= 2:
                 groups.append(stackable)
             elif stackable:
@@ -630,9 +649,10 @@ def plan_fused(cfgs: Sequence[RunConfig], device: torch.device) -> tuple[list[li
                     if others
                     else "no other run of its stream stacks with it"
                 )
-                notes.append(f"{_name(stackable[0])} trains alone, not fused: {why}")
-    return groups, notes
+                alone.append((stackable[0], why))
+    return groups, alone
 
 
-def _name(cfg: RunConfig) -> str:
-    return f"{cfg.teacher or '-'} -> {cfg.student} {cfg.variant} seed {cfg.seed}"
+def alone_note(cfg: RunConfig, why: str) -> str:
+    """The note of a run that trains alone although its stream is shared."""
+    return f"{cfg.teacher or '-'} -> {cfg.student} {cfg.variant} seed {cfg.seed} trains alone, not fused: {why}"
