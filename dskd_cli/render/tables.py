@@ -192,6 +192,7 @@ def sweep_result(result: SweepResult, fmt: str) -> None:
                 "student_img_per_s": f.student_img_per_s,
                 "single_img_per_s": f.single_img_per_s,
                 "ratio": f.ratio,
+                "single_error": f.single_error,
             }
             for f in result.fused
         ]
@@ -213,6 +214,8 @@ def sweep_result(result: SweepResult, fmt: str) -> None:
         err.print(f"note: {note}", markup=False)
     for f in result.fused:
         ratio = f" = {f.ratio:.2f}x separate runs (one alone: {f.single_img_per_s:,.0f} img/s)" if f.ratio else ""
+        if f.single_error:
+            ratio = f" (one run alone could not be timed: {f.single_error})"
         out.print(
             f"fused: {f.students} {f.student} students as one step, {f.student_img_per_s:,.0f} student-img/s{ratio}, "
             "measured",

@@ -137,6 +137,8 @@ class SweepTask:
     """One array task: its configs trained (resumed, skipped when finished) in lockstep where they share,
     as one fused step where they can (``fuse``)."""
 
+    fuse: bool = True  # (a task pickled before fusing existed has no attribute of its own)
+
     def __init__(self, fuse: bool = True) -> None:
         self.fuse = fuse
 

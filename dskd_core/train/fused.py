@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -148,6 +149,12 @@ class StackedStudents:
         self.grads = [p.grad for p in self.params.values() if p.grad is not None]
         self.k = len(students)
 
+    def mark_static(self) -> None:
+        """Tell torch.compile the stacks never move (as a module's parameters and buffers are): its CUDA graphs
+        then read them in place instead of copying every student's weights in at each call."""
+        for tensor in [*self.params.values(), *self.grads, *self.buffers.values()]:
+            torch._dynamo.mark_static_address(tensor)
+
     def forward(self, image: Tensor) -> tuple[Tensor, list[Tensor]]:
         """``((K, B, classes) logits, [(K, B, regions, classes) per scale set])`` for one batch of images."""
 
@@ -189,6 +196,8 @@ class FusedStep(FastStep):
         self.stack = StackedStudents([d.student for d in self.distillers], sorted(s for s in scales if s))
         self.active: tuple[int, ...] = tuple(range(len(self.distillers)))
         self._layout: list[tuple[int, list[str]]] = []  # the statistics' layout: (member, its term names) in order
+        if execution.compile:
+            self.stack.mark_static()
         holder = nn.ModuleList(self.distillers)
         stacked = cast(list[nn.Parameter], list(self.stack.params.values()))
         super().__init__(holder, self.optimizers[0], stacked, execution, device, None, slots, whole_step=whole_step)
@@ -199,6 +208,9 @@ class FusedStep(FastStep):
         This epoch's statistics stay readable for the others (the next epoch starts them afresh).
         """
         self.active = tuple(i for i in self.active if i != k)
+        # The forward loops over the members: compiled, it compiles again, which must not happen inside a
+        # CUDA graph's capture; the warm-up steps before the next capture do it.
+        self._warm = 0
 
     def set_member_factors(self, k: int, factors: Mapping[str, float]) -> None:
         self.set_factors({f"{k}/{name}": value for name, value in factors.items()})
@@ -255,8 +267,8 @@ class FusedStep(FastStep):
     def step(self, batch: dict[str, Tensor], slot: int = 0) -> Tensor:
         try:
             loss = super().step(batch, slot)
-        except torch._dynamo.exc.TorchDynamoException as err:  # raised before the step ran anything
-            if self._stepped or self._compiled is self._forward:
+        except torch._dynamo.exc.TorchDynamoException as err:  # compiling the first step: nothing ran yet
+            if self._stepped or not self.execution.compile or self.fallback is not None:
                 raise
             self._not_compiled(str(err))
             loss = super().step(batch, slot)
@@ -303,7 +315,17 @@ class FusedStep(FastStep):
         return EpochStats({}, 0, 0, [0.0] * self.slots)
 
     def begin_collect(self) -> None:
-        """The epoch's steps are done: the next :meth:`collect_member` reads the statistics (once for all)."""
+        """The epoch's steps are done: the next :meth:`collect_member` reads the statistics (once for all).
+
+        Checks first that every student still reads its slices: a student moved off them (``.to()``, a
+        memory-format change) would evaluate and save weights the group no longer trains.
+        """
+        self._rows = None
+        for k, distiller in enumerate(self.distillers):
+            for name, param in distiller.student.named_parameters():
+                stacked = self.stack.params[f"student.{name}"]
+                if param.data_ptr() != stacked[k].data_ptr() or param.grad is None:
+                    raise RuntimeError(f"fused student {k}'s {name} is no longer a view of its stack")
         self._rows = None
 
     def synchronize(self) -> None:
@@ -349,6 +371,7 @@ class FusedThroughput:
     student: str
     student_img_per_s: float
     single_img_per_s: float | None  # one run's fast step alone, timed before the group trained (None: not timed)
+    single_error: str | None = None  # why it could not be timed
 
     @property
     def ratio(self) -> float | None:
@@ -409,36 +432,51 @@ def fit_fused(
         teacher = load_teacher(first, settings, spec.num_classes, device)
         if teacher is not None:
             use_channels_last(teacher)
-        trainers: list[Trainer] = []
-        for cfg in cfgs:
+        # Each run's folder checked, locked and opened on its own: one that cannot train (locked by another
+        # process, holding another run, an unusable train state) is that run's failure, not the group's.
+        outcome: dict[int, RunResult | DskdError] = {}
+        trainers: dict[int, Trainer] = {}
+        for i, cfg in enumerate(cfgs):
             run_dir = cfg.run_dir(settings.runs_dir)
             status = statuses.get(run_dir, "new")
             resume, overwrite = status == "resume", status == "conflict"
-            distiller = build_distiller(cfg, settings, spec.num_classes, device, teacher=teacher)
-            distiller.bind_data(train_data)
-            if not RunLock.held(run_dir):
-                check_run_dir(cfg, run_dir, resume=resume, overwrite=overwrite)
-            stack.enter_context(RunLock(run_dir))
-            trainer = Trainer(
-                cfg,
-                distiller,
-                spec,
-                device,
-                run_dir,
-                resume=resume,
-                overwrite=overwrite,
-                notify=notify,
-                execution=execution,
-                trackers=trackers,
-            )
-            trainers.append(trainer)
-        single = None
-        if measure and any(t.progress.epoch < first.epochs for t in trainers):
-            single = _time_single(trainers[0], train_loader, execution, device, whole_step)
+            try:
+                distiller = build_distiller(cfg, settings, spec.num_classes, device, teacher=teacher)
+                distiller.bind_data(train_data)
+                if not RunLock.held(run_dir):
+                    check_run_dir(cfg, run_dir, resume=resume, overwrite=overwrite)
+                with contextlib.ExitStack() as own:
+                    own.enter_context(RunLock(run_dir))
+                    trainers[i] = Trainer(
+                        cfg,
+                        distiller,
+                        spec,
+                        device,
+                        run_dir,
+                        resume=resume,
+                        overwrite=overwrite,
+                        notify=notify,
+                        execution=execution,
+                        trackers=trackers,
+                    )
+                    stack.enter_context(own.pop_all())  # the lock held until the group is done
+            except DskdError as err:
+                outcome[i] = err
+        if not trainers:
+            return FusedResult([outcome[i] for i in range(len(cfgs))], None)
+        single, single_error = None, None
+        first_trainer = next(iter(trainers.values()))
+        if measure and any(t.progress.epoch < first.epochs for t in trainers.values()):
+            try:
+                single = _time_single(first_trainer, train_loader, execution, device, whole_step)
+            except Exception as err:  # the ratio is a report, not the runs: they train without it
+                single_error = " ".join(str(err).split())[:200] or type(err).__name__
+        if execution.compile:  # the runs before this group are done: their compiled steps are not kept
+            torch._dynamo.reset()
         # Runs at one committed epoch step together (a resumed group normally is; an interruption between
         # two runs' commits leaves them an epoch apart): one fused group per epoch, the earliest first.
         by_epoch: dict[int, list[int]] = {}
-        for i, trainer in enumerate(trainers):
+        for i, trainer in trainers.items():
             by_epoch.setdefault(trainer.progress.epoch, []).append(i)
         groups = [
             (members, _group_step(trainers, members, teacher, execution, device, whole_step))
@@ -446,10 +484,10 @@ def fit_fused(
         ]
         size = {i: len(members) for members, _ in groups for i in members}
         teacher_acc = None
-        if teacher is not None and not all(t.resumed for t in trainers):
+        if teacher is not None and not all(t.resumed for t in trainers.values()):
             teacher_acc = evaluate(teacher, test_loader).top1
         try:
-            for i, trainer in enumerate(trainers):
+            for i, trainer in trainers.items():
                 trainer.start(len(train_data), len(test_data), len(train_loader), teacher_acc)
                 others = size[i] - 1
                 note = NoteEvent(
@@ -458,24 +496,24 @@ def fit_fused(
                     trainer.progress.epoch,
                 ).to_json()
                 trainer.log.write(note)
-        except BaseException as err:  # a tracker that cannot start: every run of the group says why
-            for trainer in trainers:
-                trainer.fail(err)
+            timed: list[tuple[int, int, float]] = []  # per group: its size, images and seconds timed
+            for members, group in groups:
+                images, seconds = _loop(trainers, members, group, train_loader, test_loader, first.epochs, outcome)
+                timed.append((len(members), images, seconds))
+        except BaseException as err:  # Ctrl-C, a scheduler's signal, a tracker: every run not done says why
+            for i, trainer in trainers.items():
+                if i not in outcome:
+                    trainer.fail(err)
             raise
-        outcome: dict[int, RunResult | DskdError] = {}
-        images, seconds = 0, 0.0
-        for members, group in groups:
-            done, timed_images, timed_seconds = _loop(trainers, members, group, train_loader, test_loader, first.epochs)
-            outcome.update(done)
-            images, seconds = images + timed_images, seconds + timed_seconds
     throughput = None
+    students, images, seconds = max(timed, key=lambda t: t[0])  # the largest group's (the first of equals)
     if seconds > 0:
-        throughput = FusedThroughput(len(cfgs), first.student, images / seconds, single)
+        throughput = FusedThroughput(students, first.student, images / seconds, single, single_error)
     return FusedResult([outcome[i] for i in range(len(cfgs))], throughput)
 
 
 def _group_step(
-    trainers: Sequence[Trainer],
+    trainers: Mapping[int, Trainer],
     members: Sequence[int],
     teacher: ZooModel | None,
     execution: Execution,
@@ -503,65 +541,58 @@ def _group_step(
 
 
 def _loop(
-    trainers: Sequence[Trainer],
+    trainers: Mapping[int, Trainer],
     members: Sequence[int],
     group: FusedStep,
     train_loader: Loader,
     test_loader: Loader,
     epochs: int,
-) -> tuple[dict[int, RunResult | DskdError], int, float]:
-    """Train ``members`` (indices into ``trainers``; member ``k`` of ``group`` is ``members[k]``) to the end.
-
-    Returns each one's outcome, and the student images and seconds of the steps timed for the
-    throughput (past the first steps' compilation and graph recording).
-    """
-    outcome: dict[int, RunResult | DskdError] = {}
+    outcome: dict[int, RunResult | DskdError],
+) -> tuple[int, float]:
+    """Train ``members`` (keys of ``trainers``; member ``k`` of ``group`` is ``members[k]``) to the end, each
+    one's result or failure put in ``outcome``. Returns the student images and seconds of the steps timed for
+    the throughput (past the first steps' compilation and graph recording)."""
     active = list(range(len(members)))
     start = trainers[members[0]].progress.epoch
     skip = group.warmup_steps + 2 if group.execution.compile else 1  # compilation, recording: not timed
     images, seconds, taken = 0, 0.0, 0
-    try:
-        for epoch in range(start + 1, epochs + 1):
-            train_loader.set_epoch(epoch)
-            for k in active:
-                trainers[members[k]].begin_epoch(epoch)
-            group.begin_epoch(epoch, {})
-            steps = len(train_loader)
-            tick, counted = time.perf_counter(), 0
-            for step, batch in enumerate(train_loader, start=1):
-                slot = 0
-                for k in active:
-                    slot = trainers[members[k]].before_step(step, steps)
-                group.step(batch, slot)
-                taken += 1
-                for k in active:
-                    trainers[members[k]].after_step(batch, step, steps, slot)
-                if taken == skip:
-                    group.synchronize()
-                    tick, counted = time.perf_counter(), 0
-                elif taken > skip:
-                    counted += len(batch["target"])
-            group.synchronize()
-            if taken > skip:
-                images, seconds = images + counted * len(active), seconds + time.perf_counter() - tick
-            group.begin_collect()
-            for k in list(active):
-                try:
-                    trainers[members[k]].end_epoch(test_loader)
-                except DskdError as err:  # one run's NaN (or full disk) stops that run, not the group
-                    trainers[members[k]].fail(err)
-                    outcome[members[k]] = err
-                    active.remove(k)
-                    group.drop(k)
-            if not active:
-                break
-    except BaseException as err:
+    for epoch in range(start + 1, epochs + 1):
+        train_loader.set_epoch(epoch)
         for k in active:
-            trainers[members[k]].fail(err)
-        raise
+            trainers[members[k]].begin_epoch(epoch)
+        group.begin_epoch(epoch, {})
+        steps = len(train_loader)
+        tick, counted = time.perf_counter(), 0
+        for step, batch in enumerate(train_loader, start=1):
+            slot = 0
+            for k in active:
+                slot = trainers[members[k]].before_step(step, steps)
+            group.step(batch, slot)
+            taken += 1
+            for k in active:
+                trainers[members[k]].after_step(batch, step, steps, slot)
+            if taken == skip:
+                group.synchronize()
+                tick, counted = time.perf_counter(), 0
+            elif taken > skip:
+                counted += len(batch["target"])
+        group.synchronize()
+        if taken > skip:
+            images, seconds = images + counted * len(active), seconds + time.perf_counter() - tick
+        group.begin_collect()
+        for k in list(active):
+            try:
+                trainers[members[k]].end_epoch(test_loader)
+            except DskdError as err:  # one run's NaN (or full disk) stops that run, not the group
+                trainers[members[k]].fail(err)
+                outcome[members[k]] = err
+                active.remove(k)
+                group.drop(k)
+        if not active:
+            break
     for k in active:
         outcome[members[k]] = trainers[members[k]].finish()
-    return outcome, images, seconds
+    return images, seconds
 
 
 #: One run's measured images/s, per what sets a step's cost (a sweep's groups of other seeds reuse it).
@@ -611,6 +642,11 @@ def _measure_single(
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - tick
+    step._graph = None  # the copy's CUDA graph and memory go back before the group records its own
+    del step, optimizer, params, distiller
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
     return CALIBRATION_STEPS * cfg.batch_size / seconds
 
 
@@ -639,17 +675,24 @@ def plan_fused(
                     stackable.append(cfg)
                 else:
                     alone.append((cfg, why))
-            if len(stackable) >= 2:
-                groups.append(stackable)
-            elif stackable:
+            by_execution: dict[Execution, list[RunConfig]] = {}
+            for cfg in stackable:  # one group per execution (precision, compilation: not in the stream key)
+                by_execution.setdefault(resolve_execution(cfg, device, cfg.world_size), []).append(cfg)
+            for together in by_execution.values():
+                if len(together) >= 2:
+                    groups.append(together)
+                    continue
                 others = sorted({c.student for c in stream} - {student})
-                why = (
-                    f"the other runs of its stream have other students ({', '.join(others)}): only students of one "
-                    "architecture stack"
-                    if others
-                    else "no other run of its stream stacks with it"
-                )
-                alone.append((stackable[0], why))
+                if len(by_execution) > 1:
+                    why = "its stream's other runs of its student ask for another precision or compilation"
+                elif others:
+                    why = (
+                        f"the other runs of its stream have other students ({', '.join(others)}): only students "
+                        "of one architecture stack"
+                    )
+                else:
+                    why = "no other run of its stream stacks with it"
+                alone.append((together[0], why))
     return groups, alone
 
 
