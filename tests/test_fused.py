@@ -376,6 +376,29 @@ def test_a_run_whose_folder_cannot_train_fails_alone(teacher_run: Path, tmp_path
     assert kept["lr"] == 0.2  # the other run's folder is left as it was
 
 
+def test_a_fused_step_that_cannot_run_leaves_its_runs_to_train_one_at_a_time(
+    teacher_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A device or torch that cannot run the stacked step (here: its forward raises, as an unsupported op or
+    memory for K students would): the sweep says so and trains the runs separately, as --no-fuse would."""
+    cfgs = run_configs(teacher_run, FOUR[:2], epochs=1)
+
+    def cannot(self: FusedStep, batch: object, factors: object) -> None:
+        raise RuntimeError("CUDA error: out of memory\nmore")
+
+    monkeypatch.setattr(FusedStep, "_forward", cannot)
+    result = run_sweep(cfgs, make_settings(tmp_path / "sweep"))
+    assert [r.status for r in result.rows] == ["finished", "finished"] and result.fused == []
+    assert result.notes == [
+        "the fused group of 2 resnet8 runs (seed 0) stopped (RuntimeError: CUDA error: out of memory more); "
+        "its runs train one at a time"
+    ]
+    for row in result.rows:
+        separate = fit(row.config, make_settings(tmp_path / "separate"))
+        a, b = student_file(row.run_dir), student_file(separate.run_dir)
+        assert all(torch.equal(a[k], b[k]) for k in a)  # the same run as a separate one, bit for bit
+
+
 def test_what_cannot_be_stacked_is_said_and_trains_alone(teacher_run: Path) -> None:
     common = {"teacher_ckpt": str(teacher_run), "fast": True}
 

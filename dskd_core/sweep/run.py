@@ -158,11 +158,17 @@ def _run_fused(
     observer: Observer | None,
     rows: dict[Path, SweepRow],
     result: SweepResult,
-    statuses: Mapping[Path, Status],
+    statuses: dict[Path, Status],
 ) -> list[RunConfig]:
-    """Train the fused groups of ``todo``; returns the runs left to train otherwise."""
+    """Train the fused groups of ``todo``; returns the runs left to train otherwise.
+
+    A group whose fused step fails with an error of its own (not a run's: a device or torch that cannot run
+    the stacked step, memory for K students) leaves its runs to train one at a time, resumed from whatever
+    they committed, and a note says why; ``statuses`` is updated for them.
+    """
     groups, alone = plan_fused(todo, resolve_device(settings.device))
     result.notes = [alone_note(cfg, why) for cfg, why in alone]
+    unfused: list[RunConfig] = []
     for group in groups:
         try:
             fused = fit_fused(group, settings, statuses=statuses, observer=observer)
@@ -170,12 +176,26 @@ def _run_fused(
             for cfg in group:
                 _record(rows, cfg, settings.runs_dir, err)
             continue
+        except Exception as err:
+            first = " ".join(str(err).split())[:200] or type(err).__name__
+            result.notes.append(
+                f"the fused group of {len(group)} {group[0].student} runs (seed {group[0].seed}) stopped "
+                f"({type(err).__name__}: {first}); its runs train one at a time"
+            )
+            for cfg in group:
+                run_dir = cfg.run_dir(settings.runs_dir)
+                statuses[run_dir] = inspect_for(cfg, run_dir, settings.device).plan(cfg.epochs)
+                if statuses[run_dir] == "done":  # finished before the group stopped
+                    rows[run_dir] = SweepRow(cfg, run_dir, "finished", RunDir(run_dir).summary_json())
+                else:
+                    unfused.append(cfg)
+            continue
         for cfg, outcome in zip(group, fused.results, strict=True):
             _record(rows, cfg, settings.runs_dir, outcome)
         if fused.throughput is not None:
             result.fused.append(fused.throughput)
-    grouped = {id(c) for group in groups for c in group}
-    return [c for c in todo if id(c) not in grouped]
+    grouped = {id(c) for group in groups for c in group} - {id(c) for c in unfused}
+    return [c for c in todo if id(c) not in grouped]  # in the sweep's order
 
 
 def _record(rows: dict[Path, SweepRow], cfg: RunConfig, runs_dir: Path, outcome: Any) -> None:
