@@ -128,6 +128,30 @@ class _Cifar(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
         return (*views, torch.tensor(self.labels[i]))
 
 
+def full_batches(loader: BatchLoader, batch_size: int) -> Iterator[dict[str, torch.Tensor]]:
+    """The loader's batches epoch after epoch, full ones only: a short last batch takes the engine's eager
+    step (its choice), and the bench times the step of full batches."""
+    epoch = 0
+    while True:
+        epoch += 1
+        loader.set_epoch(epoch)
+        yield from (b for b in loader if len(b["target"]) == batch_size)
+
+
+def timed_steps(
+    runner: FastStep, stream: Iterator[dict[str, torch.Tensor]], device: torch.device, warmup: int, steps: int
+) -> float:
+    """Seconds of ``steps`` steps after ``warmup`` untimed ones (compilation, graph recording), the device synced."""
+    for _ in range(warmup):
+        runner.step(next(stream))
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        runner.step(next(stream))
+    sync(device)
+    return time.perf_counter() - start
+
+
 def reference_loop(cfg: RunConfig, data: TensorDataset, device: torch.device, warmup: int, steps: int) -> float:
     distiller = make_distiller(cfg, device)
     params = list(distiller.trainable_parameters())
@@ -186,24 +210,9 @@ def engine_loop(
     options = LoaderOptions(train=True, device=device, channels_last=True, strong_view=distiller.strong_view)
     loader = BatchLoader(data, get_dataset_spec("cifar100"), cfg.batch_size, options)
 
-    def batches() -> Iterator[dict[str, torch.Tensor]]:
-        epoch = 0
-        while True:
-            epoch += 1
-            loader.set_epoch(epoch)
-            # A short last batch takes the eager step (the engine's choice); the bench times full batches.
-            yield from (b for b in loader if len(b["target"]) == cfg.batch_size)
-
     distiller.train()
-    stream = batches()
-    for _ in range(warmup):
-        runner.step(next(stream))
-    sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        runner.step(next(stream))
-    sync(device)
-    elapsed = time.perf_counter() - start
+    stream = full_batches(loader, cfg.batch_size)
+    elapsed = timed_steps(runner, stream, device, warmup, steps)
     host = None
     if device.type == "cuda" and execution.compile:
         # Issue steps behind a long GPU sleep: the host never waits, so this is its own cost per step.
@@ -250,24 +259,9 @@ def fused_loop(
     options = LoaderOptions(train=True, device=device, channels_last=True)
     loader = BatchLoader(data, get_dataset_spec("cifar100"), cfgs[0].batch_size, options)
 
-    def batches() -> Iterator[dict[str, torch.Tensor]]:
-        epoch = 0
-        while True:
-            epoch += 1
-            loader.set_epoch(epoch)
-            yield from (b for b in loader if len(b["target"]) == cfgs[0].batch_size)
-
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    stream = batches()
-    for _ in range(warmup):
-        runner.step(next(stream))
-    sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        runner.step(next(stream))
-    sync(device)
-    elapsed = time.perf_counter() - start
+    elapsed = timed_steps(runner, full_batches(loader, cfgs[0].batch_size), device, warmup, steps)
     runner.begin_collect()
     runner.collect_member(0, 1)  # the once-per-epoch read, outside the timing
     if runner.fallback:
