@@ -320,12 +320,13 @@ class FusedStep(FastStep):
         Checks first that every student still reads its slices: a student moved off them (``.to()``, a
         memory-format change) would evaluate and save weights the group no longer trains.
         """
-        self._rows = None
         for k, distiller in enumerate(self.distillers):
             for name, param in distiller.student.named_parameters():
                 stacked = self.stack.params[f"student.{name}"]
-                if param.data_ptr() != stacked[k].data_ptr() or param.grad is None:
-                    raise RuntimeError(f"fused student {k}'s {name} is no longer a view of its stack")
+                grad = stacked.grad
+                moved = param.data_ptr() != stacked[k].data_ptr()
+                if moved or param.grad is None or grad is None or param.grad.data_ptr() != grad[k].data_ptr():
+                    raise RuntimeError(f"fused student {k}'s {name} (or its gradient) is no longer a view of its stack")
         self._rows = None
 
     def synchronize(self) -> None:
