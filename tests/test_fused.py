@@ -346,6 +346,21 @@ def test_fused_runs_an_epoch_apart_resume_as_separate_groups(teacher_run: Path, 
         assert max(float((a[k].double() - b[k].double()).abs().max()) for k in a) < 10 * FP32_TOLERANCE
 
 
+def test_with_several_devices_each_fused_group_trains_on_one(teacher_run: Path, tmp_path: Path) -> None:
+    """--devices: a group stays on one device (here two CPU processes), the groups spread over the devices."""
+    cfgs = [
+        c.model_copy(update={"seed": seed})
+        for seed in (0, 1)
+        for c in run_configs(teacher_run, FOUR[:2], epochs=1, deterministic=False)
+    ]
+    result = run_sweep(cfgs, make_settings(tmp_path), devices=["cpu", "cpu"])
+    assert [r.status for r in result.rows] == ["finished"] * 4
+    assert sorted(f.students for f in result.fused) == [2, 2] and result.notes == []
+    for row in result.rows:
+        log = (row.run_dir / "log.jsonl").read_text()
+        assert "trains fused with 1 other run of resnet8" in log
+
+
 def test_a_nan_stops_its_run_not_the_group(teacher_run: Path, tmp_path: Path) -> None:
     good = run_configs(teacher_run, FOUR[:2], epochs=2)
     bad = run_configs(teacher_run, [{"stand": True, "lr": 1e12}], epochs=2)

@@ -178,7 +178,9 @@ def test_device_worker_runs_its_share_and_reports_failures(teacher_run: Path, tm
     bad = resolve_run_config(
         method="kd", teacher="resnet20", student="resnet8", dataset="synthetic", flags={"epochs": 1}
     )
-    out = dict(_device_worker([good.model_dump_json(), bad.model_dump_json()], settings_.model_dump_json(), "cpu"))
+    out = dict(
+        _device_worker([good.model_dump_json(), bad.model_dump_json()], settings_.model_dump_json(), "cpu").outcomes
+    )
     assert out[good.model_dump_json()]["status"] == "finished"  # type: ignore[index]
     assert "not found" in out[bad.model_dump_json()]  # type: ignore[operator]
 

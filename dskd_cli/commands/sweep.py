@@ -226,8 +226,9 @@ def sweep(
         )
     check_sweep(cfgs, settings, parse_devices(devices) if launcher == "local" else ())
     if dry_run:
-        fused = lockstep and fuse and launcher == "local" and len(parse_devices(devices)) < 2
-        rows = plan_rows(cfgs, settings.runs_dir, overwrite=overwrite, device=settings.device, fuse=fused)
+        where = (parse_devices(devices) or [settings.device])[0]  # --devices: all of one kind
+        fused = lockstep and fuse and launcher == "local"
+        rows = plan_rows(cfgs, settings.runs_dir, overwrite=overwrite, device=where, fuse=fused)
         render.sweep_plan(rows, fmt)
         return
     if launcher == "slurm":

@@ -141,7 +141,7 @@ def run_sweep(
             todo.append(cfg)
     result = SweepResult([], [])
     if len(devices) > 1:
-        _run_on_devices(todo, settings, devices, rows, statuses)
+        _run_on_devices(todo, settings, devices, rows, statuses, lockstep and fuse, result)
     else:
         if devices:
             settings = settings.model_copy(update={"device": devices[0]})
@@ -251,24 +251,51 @@ def _run_here(
         _record(rows, cfg, settings.runs_dir, outcome)
 
 
+@dataclass
+class DeviceShare:
+    """What one ``--devices`` process reports: each run's summary or error (by its config's JSON), and the
+    measured throughput and notes of the fused groups it trained."""
+
+    outcomes: list[tuple[str, dict[str, Any] | str]]
+    fused: list[FusedThroughput] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
 def _device_worker(
-    cfg_jsons: list[str], settings_json: str, device: str, overwrite: bool = False
-) -> list[tuple[str, dict[str, Any] | str]]:
-    """One process per device: its runs one after another (separately, resumed where possible)."""
+    cfg_jsons: list[str], settings_json: str, device: str, overwrite: bool = False, fuse: bool = False
+) -> DeviceShare:
+    """One process per device: its runs one after another (separately, resumed where possible); with ``fuse``,
+    the fused groups among them first (``_run_on_devices`` keeps a group on one device)."""
     settings = Settings.model_validate_json(settings_json).model_copy(update={"device": device, "progress": False})
-    out: list[tuple[str, dict[str, Any] | str]] = []
-    for text in cfg_jsons:
-        cfg = RunConfig.model_validate_json(text)
+    cfgs = {text: RunConfig.model_validate_json(text) for text in cfg_jsons}
+    share = DeviceShare([])
+    left = list(cfgs)
+    if fuse:
+        statuses: dict[Path, Status] = {}
+        for cfg in cfgs.values():
+            folder = inspect_for(cfg, cfg.run_dir(settings.runs_dir), device)
+            statuses[cfg.run_dir(settings.runs_dir)] = folder.plan(cfg.epochs)
+        rows: dict[Path, SweepRow] = {}
+        result = SweepResult([], [])
+        unfused = {id(c) for c in _run_fused(list(cfgs.values()), settings, None, rows, result, statuses)}
+        share.fused, share.notes = result.fused, result.notes
+        left = [text for text, cfg in cfgs.items() if id(cfg) in unfused]
+        for text, cfg in cfgs.items():
+            row = rows.get(cfg.run_dir(settings.runs_dir))
+            if id(cfg) not in unfused and row is not None:
+                share.outcomes.append((text, row.summary if row.status == "finished" else (row.error or "failed")))
+    for text in left:
+        cfg = cfgs[text]
         try:
             folder = inspect_for(cfg, cfg.run_dir(settings.runs_dir), device)
             status = folder.plan(cfg.epochs)
             if status == "conflict" and not overwrite:
                 raise UsageError(conflict_message([folder]))
-            result = fit(cfg, settings, resume=status == "resume", overwrite=status == "conflict")
-            out.append((text, result.summary))
+            result_ = fit(cfg, settings, resume=status == "resume", overwrite=status == "conflict")
+            share.outcomes.append((text, result_.summary))
         except DskdError as err:
-            out.append((text, str(err)))
-    return out
+            share.outcomes.append((text, str(err)))
+    return share
 
 
 def _run_on_devices(
@@ -277,22 +304,38 @@ def _run_on_devices(
     devices: Sequence[str],
     rows: dict[Path, SweepRow],
     statuses: Mapping[Path, Status],
+    fuse: bool,
+    result: SweepResult,
 ) -> None:
+    """One process per device, each with its share of the runs; a fused group (``fuse``) stays on one device.
+    Shares are balanced by run count, the largest groups placed first."""
+    units: list[list[RunConfig]] = [[c] for c in todo]
+    if fuse:
+        groups, alone = plan_fused(todo, resolve_device(devices[0]))
+        result.notes = [alone_note(cfg, why) for cfg, why in alone]
+        grouped = {id(c) for group in groups for c in group}
+        units = [*groups, *([c] for c in todo if id(c) not in grouped)]
     shares: list[list[str]] = [[] for _ in devices]
-    for i, cfg in enumerate(todo):
-        shares[i % len(devices)].append(cfg.model_dump_json())
+    loads = [0] * len(devices)
+    for unit in sorted(units, key=len, reverse=True):  # stable: single runs keep the sweep's order
+        least = loads.index(min(loads))
+        shares[least].extend(cfg.model_dump_json() for cfg in unit)
+        loads[least] += len(unit)
     by_json = {cfg.model_dump_json(): cfg for cfg in todo}
     # Conflicts reach here only under --overwrite (run_sweep refused them otherwise).
     overwrite = any(statuses[cfg.run_dir(settings.runs_dir)] == "conflict" for cfg in todo)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=len(devices), mp_context=context) as pool:
         futures = [
-            pool.submit(_device_worker, share, settings.model_dump_json(), dev, overwrite)
+            pool.submit(_device_worker, share, settings.model_dump_json(), dev, overwrite, fuse)
             for share, dev in zip(shares, devices, strict=True)
             if share
         ]
         for future in futures:
-            for text, outcome in future.result():
+            report = future.result()
+            result.fused.extend(report.fused)
+            result.notes.extend(n for n in report.notes if n not in result.notes)  # its own: a group that stopped
+            for text, outcome in report.outcomes:
                 cfg = by_json[text]
                 run_dir = cfg.run_dir(settings.runs_dir)
                 if isinstance(outcome, str):
