@@ -277,12 +277,12 @@ def _device_worker(
             statuses[cfg.run_dir(settings.runs_dir)] = folder.plan(cfg.epochs)
         rows: dict[Path, SweepRow] = {}
         result = SweepResult([], [])
-        unfused = {id(c) for c in _run_fused(list(cfgs.values()), settings, None, rows, result, statuses)}
+        rest = {id(c) for c in _run_fused(list(cfgs.values()), settings, None, rows, result, statuses)}
         share.fused, share.notes = result.fused, result.notes
-        left = [text for text, cfg in cfgs.items() if id(cfg) in unfused]
+        left = [text for text, cfg in cfgs.items() if id(cfg) in rest]  # not in a group, or its group stopped
         for text, cfg in cfgs.items():
             row = rows.get(cfg.run_dir(settings.runs_dir))
-            if id(cfg) not in unfused and row is not None:
+            if id(cfg) not in rest and row is not None:
                 share.outcomes.append((text, row.summary if row.status == "finished" else (row.error or "failed")))
     for text in left:
         cfg = cfgs[text]
