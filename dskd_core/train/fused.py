@@ -86,19 +86,26 @@ def fuse_refusal(cfgs: Sequence[RunConfig], device: torch.device) -> str | None:
     if len(students) > 1:
         return f"the students differ ({', '.join(students)}): only students of one architecture stack"
     for cfg in cfgs:
-        method = get_method(cfg.method)
-        if not method.fusable or method.batch_keys or method.strong_view:
-            return (
-                f"{cfg.method} needs more than the student's logits and the teacher's output for its loss "
-                "(modules, features, indices or a second view of its own)"
-            )
-        if cfg.world_size > 1:
-            return "a run trains in several processes"
-    executions = {resolve_execution(c, device, c.world_size) for c in cfgs}
-    if any(not e.fast for e in executions):
-        return "the runs train on the reference path (fusing stacks fast-path steps: --set fast=true)"
-    if len(executions) > 1:
+        why = run_refusal(cfg, device)
+        if why is not None:
+            return why
+    if len({resolve_execution(c, device, c.world_size) for c in cfgs}) > 1:
         return "the runs ask for different precision or compilation"
+    return None
+
+
+def run_refusal(cfg: RunConfig, device: torch.device) -> str | None:
+    """Why ``cfg`` cannot join any fused step on ``device``, whatever the other runs (None: it can)."""
+    method = get_method(cfg.method)
+    if not method.fusable or method.batch_keys or method.strong_view:
+        return (
+            f"{cfg.method} needs more than the student's logits and the teacher's output for its loss "
+            "(modules, features, indices or a second view of its own)"
+        )
+    if cfg.world_size > 1:
+        return "a run trains in several processes"
+    if not resolve_execution(cfg, device, cfg.world_size).fast:
+        return "the runs train on the reference path (fusing stacks fast-path steps: --set fast=true)"
     return None
 
 
@@ -671,7 +678,7 @@ def plan_fused(
         for student, same in by_student.items():
             stackable = []
             for cfg in same:
-                why = fuse_refusal([cfg, cfg], device)
+                why = run_refusal(cfg, device)
                 if why is None:
                     stackable.append(cfg)
                 else:
