@@ -358,20 +358,20 @@ def plan_rows(
     each run would train in (``fused_group``, of ``fused`` runs), or why a run of a shared stream would
     train alone (``not_fused``), as :func:`run_sweep` decides on ``device``."""
     rows = []
+    folders = [inspect_for(c, c.run_dir(runs_dir), device) for c in cfgs]  # each folder read once
+    plans: list[str] = [folder.plan(c.epochs) for folder, c in zip(folders, cfgs, strict=True)]
     fused: dict[int, tuple[int, int]] = {}  # id(config) -> (its group, the group's size)
     why_alone: dict[int, str] = {}
     if fuse:
-        trains = []
-        for c in cfgs:
-            plan = inspect_for(c, c.run_dir(runs_dir), device).plan(c.epochs)
-            if plan in ("new", "resume") or (plan == "conflict" and overwrite):
-                trains.append(c)
+        trains = [
+            c
+            for c, plan in zip(cfgs, plans, strict=True)
+            if plan in ("new", "resume") or (plan == "conflict" and overwrite)
+        ]
         groups, alone = plan_fused(trains, resolve_device(device or "auto"))
         fused = {id(c): (i, len(group)) for i, group in enumerate(groups) for c in group}
         why_alone = {id(c): why for c, why in alone}
-    for c in cfgs:
-        folder = inspect_for(c, c.run_dir(runs_dir), device)
-        status: str = folder.plan(c.epochs)
+    for c, folder, status in zip(cfgs, folders, plans, strict=True):
         rows.append(
             {
                 "method": c.method,

@@ -154,7 +154,6 @@ class StackedStudents:
                 buffer.data = stacked[k]
             self.buffers[f"student.{name}"] = stacked
         self.grads = [p.grad for p in self.params.values() if p.grad is not None]
-        self.k = len(students)
 
     def mark_static(self) -> None:
         """Tell torch.compile the stacks never move (as a module's parameters and buffers are): its CUDA graphs
@@ -337,8 +336,7 @@ class FusedStep(FastStep):
         self._rows = None
 
     def synchronize(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+        _synchronize(self.device)
 
 
 class FusedMember:
@@ -603,6 +601,12 @@ def _loop(
     return images, seconds
 
 
+def _synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (a timer's edge); nothing to wait for off CUDA."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 #: One run's measured images/s, per what sets a step's cost (a sweep's groups of other seeds reuse it).
 _SINGLE_RATES: dict[tuple[object, ...], float] = {}
 
@@ -642,13 +646,11 @@ def _measure_single(
         warm = step.warmup_steps + 2 if execution.compile else 1
         for _ in range(warm):
             step.step(batch)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        _synchronize(device)
         tick = time.perf_counter()
         for _ in range(CALIBRATION_STEPS):
             step.step(batch)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        _synchronize(device)
         seconds = time.perf_counter() - tick
     step._graph = None  # the copy's CUDA graph and memory go back before the group records its own
     del step, optimizer, params, distiller
